@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command (README, and what CI runs): installs what the tests need when it is missing,
+# then checks formatting and lints and runs the whole suite against a real Kafka-protocol broker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Tansu, the Kafka-compatible broker the integration tests start. Pinned; memory storage needs
+# `dynostore`, SQLite storage needs `libsql`. About 15 minutes on 2 cores the first time only.
+TANSU_VERSION=0.6.0
+export TANSU_BIN="${TANSU_BIN:-$HOME/.cargo/bin/tansu}"
+if ! "$TANSU_BIN" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  echo "== installing tansu $TANSU_VERSION (first run only)"
+  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql
+  export TANSU_BIN="$HOME/.cargo/bin/tansu"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --all-targets --locked -- "$@"

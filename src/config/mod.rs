@@ -1,0 +1,139 @@
+//! Configuration: parse the TOML file, validate it purely, and hand out validated types.
+//!
+//! Parse ([`raw`]) → validate ([`validate::validate`]) → [`Validated`]. Every error names the
+//! file, line, key, what was expected and what was found.
+
+pub mod locate;
+pub mod raw;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::Uri;
+
+use crate::route::Route;
+pub use validate::{validate, EnvLookup};
+
+/// A configuration ready to run: every value checked, every secret loaded.
+#[derive(Debug)]
+pub struct Validated {
+    pub server: Server,
+    pub admin: Admin,
+    pub legacy: Legacy,
+    pub kafka: Kafka,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Legacy {
+    pub url: Uri,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub preserve_host: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Kafka {
+    /// `None`: start the embedded, non-durable broker.
+    pub brokers: Option<String>,
+    pub create_topics: bool,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub flush_timeout: Duration,
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+/// One mistake in the file, located by key path (e.g. `route[0].signature.scheme`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub key: String,
+    /// What was expected, or serde's whole message when it came from the parser.
+    pub expected: String,
+    /// What was found; empty when `expected` already says it.
+    pub found: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, expected: impl Into<String>, found: impl Into<String>) -> Self {
+        Self { key: key.into(), expected: expected.into(), found: found.into() }
+    }
+}
+
+/// Every error of one file, rendered `file:line:col: key `k`: expected …, found …`.
+#[derive(Debug)]
+pub struct LoadError {
+    pub file: String,
+    /// `(line, column, error)`, in file order.
+    pub errors: Vec<(usize, usize, ConfigError)>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (line, col, e)) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{line}:{col}: key `{}`: ", self.file, e.key)?;
+            if e.found.is_empty() {
+                write!(f, "{}", e.expected)?;
+            } else {
+                write!(f, "expected {}, found {}", e.expected, e.found)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads, parses and validates a file, with secrets from the process environment.
+pub fn load(path: &Path) -> Result<Validated, LoadError> {
+    let file = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|e| LoadError {
+        file: file.clone(),
+        errors: vec![(0, 0, ConfigError::new("(file)", "a readable file", e.to_string()))],
+    })?;
+    load_str(&src, &file, &|var| std::env::var(var).ok())
+}
+
+/// Parses and validates `src`, naming it `file` in errors.
+pub fn load_str(src: &str, file: &str, env: EnvLookup<'_>) -> Result<Validated, LoadError> {
+    let index = locate::KeyIndex::new(src);
+    let raw: raw::RawConfig = toml::from_str(src).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        let key = index.key_at(offset).unwrap_or("(top level)").to_string();
+        // serde's message is one line: "invalid type: string \"x\", expected u64".
+        let message = e.message().trim().replace('\n', " ");
+        let (line, col) = locate::line_col(src, offset);
+        LoadError { file: file.to_string(), errors: vec![(line, col, ConfigError::new(key, message, ""))] }
+    })?;
+    validate(raw, env).map_err(|errs| {
+        let mut errors: Vec<_> = errs
+            .into_iter()
+            .map(|e| {
+                let (line, col) = index.offset_of(&e.key).map_or((0, 0), |o| locate::line_col(src, o));
+                (line, col, e)
+            })
+            .collect();
+        errors.sort_by_key(|(line, col, _)| (*line, *col));
+        LoadError { file: file.to_string(), errors }
+    })
+}

@@ -1,0 +1,216 @@
+//! Raw configuration: the TOML file exactly as an operator writes it, before any validation.
+//!
+//! Every struct denies unknown keys so a typo is an error, not a silently ignored setting.
+//! Defaults live in `const fn default_*()` so the reference in `docs/configuration.md` can quote them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::verify::{Algorithm, Encoding, Mode};
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub admin: RawAdmin,
+    pub legacy: RawLegacy,
+    #[serde(default)]
+    pub kafka: RawKafka,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RawRoute>,
+}
+
+/// `[server]`: the public listener webhook senders talk to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+}
+
+/// `[admin]`: metrics and health, kept off the public listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+/// `[legacy]`: the monolith, and the default upstream for everything no route matches.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLegacy {
+    pub url: String,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_response_timeout_ms")]
+    pub response_timeout_ms: u64,
+    #[serde(default = "default_true")]
+    pub preserve_host: bool,
+}
+
+/// `[kafka]`: where events go. No `brokers` means the embedded, non-durable broker.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    pub brokers: Option<String>,
+    #[serde(default = "default_true")]
+    pub create_topics: bool,
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: i32,
+    #[serde(default = "default_flush_timeout_ms")]
+    pub flush_timeout_ms: u64,
+    /// Passed to librdkafka as-is, after strangler's own settings, so an operator can override them.
+    #[serde(default)]
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+/// One `[[route]]`: a legacy webhook endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matcher: RawMatch,
+    pub topic: String,
+    /// Overrides `legacy.url` for this route.
+    pub upstream: Option<String>,
+    pub signature: RawSignature,
+    #[serde(default)]
+    pub event: RawEvent,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignature {
+    pub scheme: String,
+    #[serde(default)]
+    pub secrets_env: Vec<String>,
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    #[serde(default = "default_tolerance_secs")]
+    pub tolerance_secs: u64,
+    // Generic `hmac` scheme only.
+    pub header: Option<String>,
+    pub algorithm: Option<Algorithm>,
+    pub encoding: Option<Encoding>,
+    pub prefix: Option<String>,
+    pub timestamp_header: Option<String>,
+    pub timestamp_separator: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvent {
+    pub id_header: Option<String>,
+    pub id_pointer: Option<String>,
+    pub type_from_header: Option<String>,
+    pub type_pointer: Option<String>,
+    #[serde(rename = "type")]
+    pub fixed_type: Option<String>,
+    pub type_prefix: Option<String>,
+    pub key_pointer: Option<String>,
+    pub key_header: Option<String>,
+    pub subject_pointer: Option<String>,
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_body_bytes: default_max_body_bytes(),
+            request_timeout_ms: default_request_timeout_ms(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            shutdown_grace_ms: default_shutdown_grace_ms(),
+        }
+    }
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self { listen: default_admin_listen() }
+    }
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            create_topics: true,
+            partitions: default_partitions(),
+            replication_factor: default_replication_factor(),
+            flush_timeout_ms: default_flush_timeout_ms(),
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8080".into()
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:9090".into()
+}
+fn default_method() -> String {
+    "POST".into()
+}
+const fn default_max_body_bytes() -> u64 {
+    1024 * 1024
+}
+const fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+const fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+const fn default_shutdown_grace_ms() -> u64 {
+    10_000
+}
+const fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+const fn default_response_timeout_ms() -> u64 {
+    15_000
+}
+const fn default_true() -> bool {
+    true
+}
+const fn default_partitions() -> i32 {
+    3
+}
+const fn default_replication_factor() -> i32 {
+    1
+}
+const fn default_flush_timeout_ms() -> u64 {
+    5_000
+}
+const fn default_mode() -> Mode {
+    Mode::Enforce
+}
+const fn default_tolerance_secs() -> u64 {
+    300
+}

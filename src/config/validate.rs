@@ -1,0 +1,275 @@
+//! Pure validation: [`RawConfig`] → [`Validated`], collecting every mistake with its key path.
+//!
+//! No I/O here except the injected environment lookup, so each rule is a table test.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{HeaderName, Method, Uri};
+
+use super::raw::{RawConfig, RawEvent, RawRoute, RawSignature};
+use super::{Admin, ConfigError, Kafka, Legacy, Server, Validated};
+use crate::event::spec::{scheme_type_default, EventSpec, Field, TypeSource};
+use crate::route::Route;
+use crate::verify::{Algorithm, Encoding, HmacScheme, Scheme, Secret, Verifier};
+
+/// Environment lookup, injected so tests need not touch the process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Validates a parsed file. Returns every error found, not just the first.
+pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<ConfigError>> {
+    let mut errs = Vec::new();
+    let server = Server {
+        listen: socket_addr("server.listen", &raw.server.listen, &mut errs),
+        max_body_bytes: usize::try_from(raw.server.max_body_bytes).unwrap_or(usize::MAX),
+        request_timeout: millis("server.request_timeout_ms", raw.server.request_timeout_ms, &mut errs),
+        header_read_timeout: millis("server.header_read_timeout_ms", raw.server.header_read_timeout_ms, &mut errs),
+        shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+    };
+    if raw.server.max_body_bytes == 0 {
+        errs.push(ConfigError::new("server.max_body_bytes", "a size in bytes above 0", "0"));
+    }
+    let admin = Admin { listen: socket_addr("admin.listen", &raw.admin.listen, &mut errs) };
+    let legacy = Legacy {
+        url: upstream_url("legacy.url", &raw.legacy.url, &mut errs),
+        connect_timeout: millis("legacy.connect_timeout_ms", raw.legacy.connect_timeout_ms, &mut errs),
+        response_timeout: millis("legacy.response_timeout_ms", raw.legacy.response_timeout_ms, &mut errs),
+        preserve_host: raw.legacy.preserve_host,
+    };
+    let kafka = Kafka {
+        brokers: raw.kafka.brokers.clone().filter(|b| !b.trim().is_empty()),
+        create_topics: raw.kafka.create_topics,
+        partitions: raw.kafka.partitions,
+        replication_factor: raw.kafka.replication_factor,
+        flush_timeout: Duration::from_millis(raw.kafka.flush_timeout_ms),
+        librdkafka: raw.kafka.librdkafka.clone(),
+    };
+    if raw.kafka.partitions < 1 {
+        errs.push(ConfigError::new("kafka.partitions", "at least 1", raw.kafka.partitions.to_string()));
+    }
+    if raw.kafka.replication_factor < 1 {
+        let found = raw.kafka.replication_factor.to_string();
+        errs.push(ConfigError::new("kafka.replication_factor", "at least 1", found));
+    }
+
+    let mut names = HashSet::new();
+    let mut endpoints = HashSet::new();
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let at = format!("route[{i}]");
+        if !names.insert(r.name.clone()) {
+            errs.push(ConfigError::new(format!("{at}.name"), "a route name not used before", format!("duplicate `{}`", r.name)));
+        }
+        let endpoint = (r.matcher.method.to_ascii_uppercase(), r.matcher.path.clone());
+        if !endpoints.insert(endpoint.clone()) {
+            let found = format!("`{} {}` already used by another route", endpoint.0, endpoint.1);
+            errs.push(ConfigError::new(format!("{at}.match.path"), "a method and path no other route uses", found));
+        }
+        if let Some(route) = route(&at, r, &legacy.url, env, &mut errs) {
+            routes.push(route);
+        }
+    }
+    if errs.is_empty() {
+        Ok(Validated { server, admin, legacy, kafka, routes })
+    } else {
+        Err(errs)
+    }
+}
+
+fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, errs: &mut Vec<ConfigError>) -> Option<Route> {
+    let before = errs.len();
+    if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        errs.push(ConfigError::new(format!("{at}.name"), "letters, digits, `-` or `_`", format!("`{}`", r.name)));
+    }
+    let method = Method::from_bytes(r.matcher.method.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
+        errs.push(ConfigError::new(format!("{at}.match.method"), "an HTTP method such as POST", format!("`{}`", r.matcher.method)));
+        Method::POST
+    });
+    if !r.matcher.path.starts_with('/') || r.matcher.path.contains('?') {
+        errs.push(ConfigError::new(format!("{at}.match.path"), "an absolute path such as /webhooks/github, without a query", format!("`{}`", r.matcher.path)));
+    }
+    let topic_ok = !r.topic.is_empty()
+        && r.topic.len() <= 249
+        && r.topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !topic_ok {
+        errs.push(ConfigError::new(format!("{at}.topic"), "a Kafka topic name (letters, digits, `.`, `_`, `-`; at most 249)", format!("`{}`", r.topic)));
+    }
+    let upstream = match &r.upstream {
+        Some(u) => upstream_url(&format!("{at}.upstream"), u, errs),
+        None => default_upstream.clone(),
+    };
+    let verifier = verifier(&format!("{at}.signature"), &r.signature, env, errs);
+    let event = verifier.as_ref().map(|v| event_spec(&format!("{at}.event"), &r.name, &r.event, v.scheme(), errs));
+    if errs.len() != before {
+        return None;
+    }
+    Some(Route {
+        name: r.name.clone(),
+        method,
+        path: r.matcher.path.clone(),
+        topic: r.topic.clone(),
+        upstream,
+        verifier: verifier?,
+        event: event?,
+    })
+}
+
+fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mut Vec<ConfigError>) -> Option<Verifier> {
+    let scheme = match s.scheme.as_str() {
+        "github" => Scheme::Github,
+        "stripe" => Scheme::Stripe,
+        "shopify" => Scheme::Shopify,
+        "slack" => Scheme::Slack,
+        "standard-webhooks" => Scheme::StandardWebhooks,
+        "hmac" => Scheme::Hmac(hmac_scheme(at, s, errs)?),
+        other => {
+            let expected = "one of github, stripe, shopify, slack, standard-webhooks, hmac";
+            errs.push(ConfigError::new(format!("{at}.scheme"), expected, format!("`{other}`")));
+            return None;
+        }
+    };
+    if !matches!(scheme, Scheme::Hmac(_)) {
+        let generic = [
+            ("header", s.header.is_some()),
+            ("algorithm", s.algorithm.is_some()),
+            ("encoding", s.encoding.is_some()),
+            ("prefix", s.prefix.is_some()),
+            ("timestamp_header", s.timestamp_header.is_some()),
+            ("timestamp_separator", s.timestamp_separator.is_some()),
+        ];
+        for (key, _) in generic.iter().filter(|(_, set)| *set) {
+            let found = format!("it set with scheme = \"{}\"", s.scheme);
+            errs.push(ConfigError::new(format!("{at}.{key}"), "this key only with scheme = \"hmac\"", found));
+        }
+    }
+    let mut secrets = Vec::new();
+    for (j, var) in s.secrets_env.iter().enumerate() {
+        match env(var) {
+            Some(v) if !v.is_empty() => secrets.push(Secret::new(v)),
+            Some(_) => errs.push(ConfigError::new(format!("{at}.secrets_env[{j}]"), format!("environment variable {var} to hold a secret"), "it empty")),
+            None => errs.push(ConfigError::new(format!("{at}.secrets_env[{j}]"), format!("environment variable {var} to be set"), "it unset")),
+        }
+    }
+    if secrets.len() != s.secrets_env.len() {
+        return None;
+    }
+    let tolerance = Duration::from_secs(s.tolerance_secs);
+    match Verifier::new(scheme, secrets, tolerance, s.mode) {
+        Ok(v) => Some(v),
+        Err(msg) => {
+            let found = if s.secrets_env.is_empty() { "none" } else { "a secret the scheme cannot use" };
+            errs.push(ConfigError::new(format!("{at}.secrets_env"), msg, found));
+            None
+        }
+    }
+}
+
+fn hmac_scheme(at: &str, s: &RawSignature, errs: &mut Vec<ConfigError>) -> Option<HmacScheme> {
+    let Some(header) = s.header.as_deref() else {
+        errs.push(ConfigError::new(format!("{at}.header"), "the name of the signature header (required with scheme = \"hmac\")", "no header"));
+        return None;
+    };
+    let header = header_name(&format!("{at}.header"), header, errs)?;
+    let timestamp_header = match s.timestamp_header.as_deref() {
+        Some(h) => Some(header_name(&format!("{at}.timestamp_header"), h, errs)?),
+        None => None,
+    };
+    Some(HmacScheme {
+        header,
+        algorithm: s.algorithm.unwrap_or(Algorithm::Sha256),
+        encoding: s.encoding.unwrap_or(Encoding::Hex),
+        prefix: s.prefix.clone().filter(|p| !p.is_empty()),
+        timestamp_header,
+        timestamp_separator: s.timestamp_separator.clone().unwrap_or_else(|| ".".into()),
+    })
+}
+
+fn event_spec(at: &str, route: &str, e: &RawEvent, scheme: &Scheme, errs: &mut Vec<ConfigError>) -> EventSpec {
+    let (default_type, default_prefix) = scheme_type_default(scheme);
+    let type_choices = [e.type_from_header.is_some(), e.type_pointer.is_some(), e.fixed_type.is_some()];
+    if type_choices.iter().filter(|set| **set).count() > 1 {
+        errs.push(ConfigError::new(format!("{at}.type"), "at most one of type_from_header, type_pointer, type", "several"));
+    }
+    let type_source = if let Some(t) = &e.fixed_type {
+        TypeSource::Fixed(t.clone())
+    } else {
+        field(at, ("type_from_header", &e.type_from_header), ("type_pointer", &e.type_pointer), errs)
+            .map(TypeSource::Field)
+            .unwrap_or(default_type)
+    };
+    let forward_headers = e
+        .forward_headers
+        .iter()
+        .enumerate()
+        .filter_map(|(j, h)| header_name(&format!("{at}.forward_headers[{j}]"), h, errs))
+        .collect();
+    let subject_pointer = e.subject_pointer.as_ref().and_then(|p| pointer(&format!("{at}.subject_pointer"), p, errs));
+    EventSpec {
+        source: format!("strangler://{route}"),
+        id: field(at, ("id_header", &e.id_header), ("id_pointer", &e.id_pointer), errs),
+        type_source,
+        type_prefix: e.type_prefix.clone().unwrap_or_else(|| default_prefix.to_string()),
+        key: field(at, ("key_header", &e.key_header), ("key_pointer", &e.key_pointer), errs),
+        subject_pointer,
+        forward_headers,
+    }
+}
+
+/// A header-or-pointer pair of keys, of which at most one may be set.
+fn field(at: &str, header: (&str, &Option<String>), ptr: (&str, &Option<String>), errs: &mut Vec<ConfigError>) -> Option<Field> {
+    match (header.1, ptr.1) {
+        (Some(_), Some(_)) => {
+            errs.push(ConfigError::new(format!("{at}.{}", ptr.0), format!("either {} or {}", header.0, ptr.0), "both"));
+            None
+        }
+        (Some(h), None) => header_name(&format!("{at}.{}", header.0), h, errs).map(Field::Header),
+        (None, Some(p)) => pointer(&format!("{at}.{}", ptr.0), p, errs).map(Field::Pointer),
+        (None, None) => None,
+    }
+}
+
+fn pointer(key: &str, p: &str, errs: &mut Vec<ConfigError>) -> Option<String> {
+    if p.starts_with('/') {
+        Some(p.to_string())
+    } else {
+        errs.push(ConfigError::new(key, "a JSON pointer starting with `/`, e.g. /repository/full_name", format!("`{p}`")));
+        None
+    }
+}
+
+fn header_name(key: &str, h: &str, errs: &mut Vec<ConfigError>) -> Option<HeaderName> {
+    HeaderName::from_bytes(h.as_bytes())
+        .map_err(|_| errs.push(ConfigError::new(key, "a valid HTTP header name", format!("`{h}`"))))
+        .ok()
+}
+
+fn socket_addr(key: &str, s: &str, errs: &mut Vec<ConfigError>) -> SocketAddr {
+    s.parse().unwrap_or_else(|_| {
+        errs.push(ConfigError::new(key, "an address such as 127.0.0.1:8080", format!("`{s}`")));
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    })
+}
+
+fn millis(key: &str, ms: u64, errs: &mut Vec<ConfigError>) -> Duration {
+    if ms == 0 {
+        errs.push(ConfigError::new(key, "a duration in milliseconds above 0", "0"));
+    }
+    Duration::from_millis(ms)
+}
+
+/// An upstream is `http://host[:port]`: paths are appended from the request, so a base path is refused.
+fn upstream_url(key: &str, s: &str, errs: &mut Vec<ConfigError>) -> Uri {
+    let expected = "an http:// URL with a host and no path, e.g. http://127.0.0.1:3000";
+    match s.parse::<Uri>() {
+        Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() && matches!(u.path(), "" | "/") && u.query().is_none() => u,
+        Ok(u) if u.scheme_str() == Some("https") => {
+            errs.push(ConfigError::new(key, expected, format!("`{s}` (https upstreams are not supported yet: terminate TLS in front of the monolith)")));
+            u
+        }
+        _ => {
+            errs.push(ConfigError::new(key, expected, format!("`{s}`")));
+            Uri::from_static("http://invalid")
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Control plane: the admin listener today; the dial, guard and rollout join it later.
+
+pub mod admin;

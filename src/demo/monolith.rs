@@ -1,0 +1,237 @@
+//! Sample "legacy monolith": a small hyper HTTP/1.1 server that records every request it receives.
+//!
+//! Used by the integration tests and by `strangler demo`. Every request is read in full, recorded,
+//! and answered with `200` and `{"ok":true,"seq":<n>}` (`n` = 1-based arrival number). A path
+//! ending in `/status/<code>` is answered with that status code instead (same JSON body).
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// One request as seen by the monolith.
+#[derive(Clone, Debug)]
+pub struct ReceivedRequest {
+    /// Request method.
+    pub method: Method,
+    /// Request target as sent (path and query).
+    pub uri: Uri,
+    /// Request headers as sent.
+    pub headers: HeaderMap,
+    /// The complete request body.
+    pub body: Bytes,
+    /// Address of the client that sent the request.
+    pub peer: SocketAddr,
+}
+
+/// Entry point for starting a sample monolith.
+pub struct Monolith;
+
+/// Handle to a running monolith; cheap to clone, all clones refer to the same server.
+///
+/// The server runs until [`MonolithHandle::shutdown`] is called or its tokio runtime stops.
+#[derive(Clone)]
+pub struct MonolithHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    addr: SocketAddr,
+    /// The listening socket; `None` once shut down. Taking it out drops (closes) the socket.
+    listener: Mutex<Option<TcpListener>>,
+    received: Mutex<Vec<ReceivedRequest>>,
+    /// Number of recorded requests, for `wait_for`.
+    count: watch::Sender<usize>,
+    /// Flips to `true` on shutdown; the accept loop and every connection watch it.
+    shutdown: watch::Sender<bool>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Monolith {
+    /// Binds `addr` (port 0 picks a free port) and starts serving on the current tokio runtime.
+    pub async fn start(addr: SocketAddr) -> std::io::Result<MonolithHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            addr,
+            listener: Mutex::new(Some(listener)),
+            received: Mutex::new(Vec::new()),
+            count: watch::Sender::new(0),
+            shutdown: watch::Sender::new(false),
+        });
+        tokio::spawn(accept_loop(shared.clone()));
+        tracing::info!(%addr, "sample monolith listening");
+        Ok(MonolithHandle { shared })
+    }
+}
+
+impl MonolithHandle {
+    /// The bound address (with the real port if started on port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// Snapshot of every request recorded so far, in arrival order.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        lock(&self.shared.received).clone()
+    }
+
+    /// Waits until at least `n` requests have been recorded, or until `timeout` has elapsed,
+    /// and returns a snapshot either way (callers assert on its length).
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ReceivedRequest> {
+        let mut count = self.shared.count.subscribe();
+        let _ = tokio::time::timeout(timeout, count.wait_for(|c| *c >= n)).await;
+        self.received()
+    }
+
+    /// Stops the server: the listening socket is closed before this returns (new connections
+    /// are refused), idle keep-alive connections are closed, requests already being handled
+    /// finish, and requests arriving later on kept-alive connections get no answer. Idempotent.
+    pub fn shutdown(&self) {
+        let listener = lock(&self.shared.listener).take();
+        drop(listener);
+        self.shared.shutdown.send_replace(true);
+        tracing::info!(addr = %self.shared.addr, "sample monolith shut down");
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>) {
+    let mut stop = shared.shutdown.subscribe();
+    loop {
+        // The listener lock is only held while polling, never across an await, so `shutdown`
+        // can take the listener out (and close it) at any time.
+        let accepted = poll_fn(|cx| match lock(&shared.listener).as_ref() {
+            Some(listener) => listener.poll_accept(cx).map(Some),
+            None => Poll::Ready(None),
+        });
+        let (stream, peer) = tokio::select! {
+            res = accepted => match res {
+                Some(Ok(conn)) => conn,
+                Some(Err(err)) => {
+                    tracing::warn!(%err, "sample monolith accept failed");
+                    continue;
+                }
+                None => return,
+            },
+            _ = stopped(&mut stop) => return,
+        };
+        tokio::spawn(serve_connection(shared.clone(), stream, peer));
+    }
+}
+
+/// Resolves once shutdown has been requested (or the sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let mut stop = shared.shutdown.subscribe();
+    let service = {
+        let shared = shared.clone();
+        service_fn(move |req| handle(shared.clone(), peer, req))
+    };
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        res = conn.as_mut() => res,
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%peer, %err, "sample monolith connection ended with error");
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, BoxError> {
+    if *shared.shutdown.borrow() {
+        // A request that reached us on a kept-alive connection after `shutdown`: drop the
+        // connection without answering, as a dead process would.
+        return Err("sample monolith is shut down".into());
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let status = status_from_path(parts.uri.path()).unwrap_or(StatusCode::OK);
+    let seq = {
+        let mut received = lock(&shared.received);
+        received.push(ReceivedRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+            peer,
+        });
+        received.len()
+    };
+    shared.count.send_replace(seq);
+    tracing::debug!(%peer, seq, %status, "sample monolith recorded request");
+
+    let mut resp = Response::new(Full::new(Bytes::from(format!(
+        "{{\"ok\":true,\"seq\":{seq}}}"
+    ))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+/// `.../status/<code>` → that status code, if it is a valid one.
+fn status_from_path(path: &str) -> Option<StatusCode> {
+    let (rest, code) = path.rsplit_once('/')?;
+    if !rest.ends_with("/status") && rest != "status" {
+        return None;
+    }
+    code.parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_path_rule() {
+        assert_eq!(
+            status_from_path("/status/503"),
+            Some(StatusCode::SERVICE_UNAVAILABLE)
+        );
+        assert_eq!(
+            status_from_path("/hooks/x/status/404"),
+            Some(StatusCode::NOT_FOUND)
+        );
+        assert_eq!(status_from_path("/hooks/status"), None);
+        assert_eq!(status_from_path("/mystatus/500"), None);
+        assert_eq!(status_from_path("/status/abc"), None);
+        assert_eq!(status_from_path("/status/99"), None);
+        assert_eq!(status_from_path("/webhooks/stripe"), None);
+    }
+}

@@ -1,0 +1,67 @@
+//! Errors the proxy answers itself, as a stable JSON body: `{"error":{"code","message","request_id"}}`.
+//!
+//! Each error knows whose fault it is (the sender's, the monolith's, or ours), which picks the
+//! status code; the `code` string is part of the public contract and does not change.
+
+use http::{header, HeaderValue, Response, StatusCode};
+
+
+use super::{Body, Outcome};
+use crate::legacy::LegacyError;
+use crate::verify::VerifyError;
+
+/// Something the proxy answers instead of the monolith.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("signature rejected: {0}")]
+    Signature(VerifyError),
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("reading the request body failed: {0}")]
+    BodyRead(String),
+    #[error(transparent)]
+    Legacy(LegacyError),
+    #[error("the request did not complete within the server's request timeout")]
+    RequestTimeout,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Signature(_) => StatusCode::UNAUTHORIZED,
+            ProxyError::BodyTooLarge(_) | ProxyError::Legacy(LegacyError::BodyTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ProxyError::Legacy(LegacyError::Timeout(_)) | ProxyError::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Legacy(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Stable machine-readable code, also the `outcome` metric label.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::Signature(_) => "signature_invalid",
+            ProxyError::BodyTooLarge(_) | ProxyError::Legacy(LegacyError::BodyTooLarge) => "body_too_large",
+            ProxyError::BodyRead(_) => "body_read_failed",
+            ProxyError::Legacy(LegacyError::Unavailable(_)) => "upstream_unavailable",
+            ProxyError::Legacy(LegacyError::Timeout(_)) => "upstream_timeout",
+            ProxyError::Legacy(LegacyError::Failed(_)) => "upstream_failed",
+            ProxyError::RequestTimeout => "request_timeout",
+        }
+    }
+
+    /// The JSON answer, tagged with `route` for the metrics layer.
+    pub fn into_response(self, route: &str, request_id: Option<&HeaderValue>) -> Response<Body> {
+        let body = serde_json::json!({
+            "error": {
+                "code": self.code(),
+                "message": self.to_string(),
+                "request_id": request_id.and_then(|v| v.to_str().ok()),
+            }
+        });
+        let mut resp = Response::new(super::full(body.to_string()));
+        *resp.status_mut() = self.status();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.extensions_mut().insert(Outcome { route: route.to_owned().into(), outcome: self.code() });
+        resp
+    }
+}

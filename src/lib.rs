@@ -1,0 +1,34 @@
+//! strangler: a reverse proxy for strangler-fig migrations off a legacy monolith.
+//!
+//! # Layout
+//!
+//! Modules are listed in the order a webhook travels through them (ARCHITECTURE §3, §6):
+//!
+//! - [`config`]: raw serde structs → pure `validate()` → [`config::Validated`]; errors name file, line and key.
+//! - [`ingress`]: the hyper server and its tower stack (request id, timeout, body limit, metrics), and the
+//!   per-request flow that ties the stages below together.
+//! - [`verify`]: one file per signature scheme; only a [`verify::Verified`] webhook reaches the mapper.
+//! - [`event`]: `Verified<Webhook>` → [`event::CanonicalEvent`]: id, type, key and CloudEvents headers.
+//! - [`route`]: the route table (method + path) and each route's traffic mode.
+//! - [`legacy`]: the pooled client to the monolith, with header hygiene.
+//! - [`publish`]: the Kafka producer (many in flight, off the response path), topic set-up, the embedded
+//!   broker, and the seam where the spool will go.
+//! - [`control`]: the admin listener (`/metrics`, `/healthz`, `/readyz`).
+//! - [`telemetry`]: the Prometheus registry with one metrics struct per stage, and tracing set-up.
+//! - [`demo`]: real sample programs (the sample monolith) used by tests and the demo.
+//! - [`app`]: wires the stages into a running proxy with graceful shutdown.
+
+pub mod config;
+pub mod ingress;
+pub mod verify;
+pub mod event;
+pub mod route;
+pub mod legacy;
+pub mod publish;
+pub mod control;
+pub mod telemetry;
+pub mod demo;
+pub mod app;
+
+/// The error type boxed through tower and hyper bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,106 @@
+//! Telemetry: the Prometheus registry with one metrics struct per stage, and tracing set-up.
+//!
+//! Labels are bounded: route names (from config, plus `_unmatched`), status codes, outcomes and
+//! reasons from fixed lists. Never an event id or a raw path.
+
+pub mod logging;
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+
+/// Route label for requests that matched no route and passed straight through.
+pub const UNMATCHED: &str = "_unmatched";
+
+/// Latency buckets in seconds: 1 ms to 30 s.
+const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// All stages' metrics, registered into one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub ingress: IngressMetrics,
+    pub verify: VerifyMetrics,
+    pub legacy: LegacyMetrics,
+    pub publish: PublishMetrics,
+}
+
+/// Requests at the public listener.
+#[derive(Clone)]
+pub struct IngressMetrics {
+    /// `strangler_requests_total{route,status,outcome}`.
+    pub requests: IntCounterVec,
+    /// `strangler_request_duration_seconds{route}`: from request head to response head.
+    pub latency: HistogramVec,
+}
+
+/// Signature verification.
+#[derive(Clone)]
+pub struct VerifyMetrics {
+    /// `strangler_signature_failures_total{route,reason,mode}`.
+    pub failures: IntCounterVec,
+}
+
+/// Calls to the monolith.
+#[derive(Clone)]
+pub struct LegacyMetrics {
+    /// `strangler_legacy_duration_seconds{route}`.
+    pub latency: HistogramVec,
+    /// `strangler_legacy_errors_total{route,reason}`: connect failures and timeouts.
+    pub errors: IntCounterVec,
+}
+
+/// The Kafka producer.
+#[derive(Clone)]
+pub struct PublishMetrics {
+    /// `strangler_events_published_total{route}`: acknowledged by the broker.
+    pub published: IntCounterVec,
+    /// `strangler_events_failed_total{route,reason}`.
+    pub failed: IntCounterVec,
+    /// `strangler_producer_queue_depth`: messages waiting in librdkafka, refreshed at each scrape.
+    pub queue_depth: IntGauge,
+}
+
+impl Metrics {
+    /// Creates every metric and registers it into a fresh registry.
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let histogram = |name: &str, help: &str| -> prometheus::Result<HistogramVec> {
+            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()), &["route"])?;
+            registry.register(Box::new(h.clone()))?;
+            Ok(h)
+        };
+        let ingress = IngressMetrics {
+            requests: counter("strangler_requests_total", "Requests answered, by route, status and outcome.", &["route", "status", "outcome"])?,
+            latency: histogram("strangler_request_duration_seconds", "Time from request head to response head, by route.")?,
+        };
+        let verify = VerifyMetrics {
+            failures: counter("strangler_signature_failures_total", "Signature checks that failed, by route, reason and mode.", &["route", "reason", "mode"])?,
+        };
+        let legacy = LegacyMetrics {
+            latency: histogram("strangler_legacy_duration_seconds", "Time the monolith took to answer, by route.")?,
+            errors: counter("strangler_legacy_errors_total", "Calls to the monolith that got no answer, by route and reason.", &["route", "reason"])?,
+        };
+        let queue_depth = IntGauge::new("strangler_producer_queue_depth", "Messages queued in the Kafka producer, not yet acknowledged.")?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        let publish = PublishMetrics {
+            published: counter("strangler_events_published_total", "Events acknowledged by Kafka, by route.", &["route"])?,
+            failed: counter("strangler_events_failed_total", "Events Kafka did not take, by route and reason.", &["route", "reason"])?,
+            queue_depth,
+        };
+        Ok(Self { registry, ingress, verify, legacy, publish })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = encoder.encode_utf8(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        out
+    }
+}

@@ -1,0 +1,152 @@
+//! Unmatched traffic, a down monolith, limits and the metrics endpoint.
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use strangler::demo::monolith::Monolith;
+
+use crate::harness::{eventually, metric, post, scrape, send, start_proxy, url};
+use crate::sign;
+use crate::support::broker::Tansu;
+use crate::support::kafka::drain;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn config(legacy: &str, brokers: &str, extra: &str) -> String {
+    format!(
+        r#"{extra}
+[legacy]
+url = "{legacy}"
+[kafka]
+brokers = "{brokers}"
+partitions = 1
+[[route]]
+name = "github"
+match = {{ path = "/webhooks/github" }}
+topic = "webhooks.github"
+signature = {{ scheme = "github", secrets_env = ["GH"] }}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unmatched_requests_pass_through_byte_for_byte_and_are_not_published() {
+    let tansu = Tansu::start();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let proxy = start_proxy(&config(&monolith.url(), &tansu.brokers, ""), &[("GH", "s")], None).await;
+
+    // Same path as a route but another method, another path with a query, and a status passthrough.
+    let body = b"\x00\x01binary \xff payload".to_vec();
+    let headers = vec![("X-Thing".to_string(), "1".to_string()), ("Content-Type".into(), "application/octet-stream".into())];
+    let r1 = send(Method::PUT, &url(&proxy, "/webhooks/github"), &headers, body.clone()).await;
+    let r2 = send(Method::GET, &url(&proxy, "/api/orders?id=7&x=%20y"), &headers, "").await;
+    let r3 = post(&url(&proxy, "/legacy/status/418"), &headers, "teapot").await;
+    assert_eq!((r1.status, r2.status, r3.status), (StatusCode::OK, StatusCode::OK, StatusCode::IM_A_TEAPOT));
+
+    // A chunked body without Content-Length, over a raw socket: hop-by-hop framing is the proxy's.
+    let mut raw = TcpStream::connect(proxy.public_addr).await.unwrap();
+    raw.write_all(b"POST /chunked HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\nConnection: close, X-Hop\r\nX-Hop: drop\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    raw.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+
+    let got = monolith.wait_for(4, WAIT).await;
+    assert_eq!(got.len(), 4);
+    assert_eq!((got[0].method.clone(), got[0].body.to_vec()), (Method::PUT, body));
+    assert_eq!(got[0].headers["x-thing"], "1");
+    assert_eq!(got[1].uri.path_and_query().unwrap().as_str(), "/api/orders?id=7&x=%20y");
+    assert_eq!(got[2].body.as_ref(), b"teapot");
+    assert_eq!(got[3].body.as_ref(), b"hello world");
+    assert_eq!(got[3].headers["host"], "example");
+    assert!(!got[3].headers.contains_key("x-hop"), "headers named by Connection are hop-by-hop");
+
+    assert!(drain(&tansu.brokers, "webhooks.github", WAIT).await.is_empty());
+    let text = scrape(&proxy).await;
+    assert_eq!(metric(&text, "strangler_requests_total", &[("route", "_unmatched"), ("outcome", "forwarded")]), 4.0);
+    assert_eq!(metric(&text, "strangler_events_published_total", &[]), 0.0);
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_monolith_gets_502_json_and_the_proxy_stays_healthy() {
+    let tansu = Tansu::start();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let proxy = start_proxy(&config(&monolith.url(), &tansu.brokers, ""), &[("GH", "s")], None).await;
+    monolith.shutdown();
+
+    let body = br#"{"repository":{"full_name":"a/b"}}"#;
+    for path in ["/webhooks/github", "/elsewhere"] {
+        let reply = post(&url(&proxy, path), &sign::github("s", body), &body[..]).await;
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{path}");
+        assert_eq!(reply.json()["error"]["code"], "upstream_unavailable");
+    }
+    let health = send(Method::GET, &format!("http://{}/healthz", proxy.admin_addr), &[], "").await;
+    assert_eq!(health.status, StatusCode::OK);
+    let ready = send(Method::GET, &format!("http://{}/readyz", proxy.admin_addr), &[], "").await;
+    assert_eq!(ready.status, StatusCode::OK, "Kafka is reachable: {:?}", ready.body);
+    assert_eq!(ready.json()["durable"], true);
+
+    // Still serving: the verified webhook was accepted and published even though the monolith was down.
+    let published = || async { proxy.metrics.publish.published.with_label_values(&["github"]).get() == 1 };
+    assert!(eventually(WAIT, published).await);
+    let text = scrape(&proxy).await;
+    assert_eq!(metric(&text, "strangler_legacy_errors_total", &[("route", "github"), ("reason", "unavailable")]), 1.0);
+    assert_eq!(metric(&text, "strangler_requests_total", &[("route", "github"), ("status", "502")]), 1.0);
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_get_413_declared_or_chunked() {
+    let tansu = Tansu::start();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let proxy = start_proxy(&config(&monolith.url(), &tansu.brokers, "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 1024\n"), &[("GH", "s")], None).await;
+
+    let big = vec![b'x'; 4096];
+    let reply = post(&url(&proxy, "/webhooks/github"), &sign::github("s", &big), big.clone()).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.json()["error"]["code"], "body_too_large");
+
+    let mut raw = TcpStream::connect(proxy.public_addr).await.unwrap();
+    let sig = &sign::github("s", &big)[0].1;
+    let head = format!("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nX-Hub-Signature-256: {sig}\r\nConnection: close\r\n\r\n");
+    raw.write_all(head.as_bytes()).await.unwrap();
+    for chunk in big.chunks(512) {
+        raw.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.unwrap();
+        raw.write_all(chunk).await.unwrap();
+        raw.write_all(b"\r\n").await.unwrap();
+    }
+    raw.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    raw.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 413"), "{}", String::from_utf8_lossy(&answer));
+    assert!(monolith.received().is_empty());
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metrics_scrape_shows_the_counters_moving() {
+    let tansu = Tansu::start();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let proxy = start_proxy(&config(&monolith.url(), &tansu.brokers, ""), &[("GH", "s")], None).await;
+    let body = br#"{"repository":{"full_name":"a/b"}}"#;
+    let before = scrape(&proxy).await;
+    for _ in 0..3 {
+        assert_eq!(post(&url(&proxy, "/webhooks/github"), &sign::github("s", body), &body[..]).await.status, StatusCode::OK);
+    }
+    assert_eq!(post(&url(&proxy, "/webhooks/github"), &sign::github("nope", body), &body[..]).await.status, StatusCode::UNAUTHORIZED);
+    let published = || async { proxy.metrics.publish.published.with_label_values(&["github"]).get() == 3 };
+    assert!(eventually(WAIT, published).await);
+    let after = scrape(&proxy).await;
+
+    let ok = [("route", "github"), ("status", "200"), ("outcome", "forwarded")];
+    assert_eq!(metric(&before, "strangler_requests_total", &ok), 0.0);
+    assert_eq!(metric(&after, "strangler_requests_total", &ok), 3.0);
+    assert_eq!(metric(&after, "strangler_events_published_total", &[("route", "github")]), 3.0);
+    assert_eq!(metric(&after, "strangler_signature_failures_total", &[("route", "github"), ("reason", "mismatch")]), 1.0);
+    assert_eq!(metric(&after, "strangler_legacy_duration_seconds_count", &[("route", "github")]), 3.0);
+    assert_eq!(metric(&after, "strangler_request_duration_seconds_count", &[("route", "github")]), 4.0);
+    assert!(after.contains("strangler_producer_queue_depth"));
+    proxy.shutdown().await;
+}
