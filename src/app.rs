@@ -66,11 +66,19 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     }
 
     let wanted: BTreeSet<String> = cfg.routes.iter().map(|r| r.topic.clone()).collect();
-    if cfg.kafka.create_topics {
-        let wanted: Vec<String> = wanted.into_iter().collect();
-        topics::ensure(&brokers, &cfg.kafka.librdkafka, &wanted, cfg.kafka.partitions, cfg.kafka.replication_factor)
-            .await
-            .with_context(|| format!("creating topics on {brokers}"))?;
+    match (&broker, cfg.kafka.create_topics) {
+        (Some(embedded), _) => {
+            for topic in &wanted {
+                embedded.create_topic(topic, cfg.kafka.partitions)?;
+            }
+        }
+        (None, true) => {
+            let wanted: Vec<String> = wanted.into_iter().collect();
+            topics::ensure(&brokers, &cfg.kafka.librdkafka, &wanted, cfg.kafka.partitions, cfg.kafka.replication_factor)
+                .await
+                .with_context(|| format!("creating topics on {brokers}"))?;
+        }
+        (None, false) => {}
     }
     let producer = producer::create(&brokers, &cfg.kafka.librdkafka).context("creating the Kafka producer")?;
     let publisher = Publisher::new(producer, metrics.publish.clone(), Arc::new(LogAndDrop));

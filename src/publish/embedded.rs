@@ -1,16 +1,22 @@
 //! The embedded default broker: librdkafka's in-process mock cluster on loopback. Nothing is durable.
 //!
-//! The mock cluster is not `Send`, so it lives on a thread of its own until [`EmbeddedBroker`] drops.
+//! The mock cluster is not `Send`, so it lives on a thread of its own and takes commands over a
+//! channel until [`EmbeddedBroker`] drops. It does not implement the CreateTopics API, so topics
+//! are created through the mock's own call instead of the admin client.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use rdkafka::mocking::MockCluster;
 
+enum Command {
+    CreateTopic { name: String, partitions: i32, done: mpsc::Sender<anyhow::Result<()>> },
+}
+
 /// A running mock cluster. Dropping it stops the cluster.
 pub struct EmbeddedBroker {
     bootstrap: String,
-    stop: Option<mpsc::Sender<()>>,
+    commands: Option<mpsc::Sender<Command>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -18,33 +24,47 @@ impl EmbeddedBroker {
     /// Starts a one-broker cluster and returns once it listens.
     pub fn start() -> anyhow::Result<Self> {
         let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (commands, inbox) = mpsc::channel::<Command>();
         let thread = std::thread::Builder::new().name("embedded-kafka".into()).spawn(move || {
-            match MockCluster::new(1) {
-                Ok(cluster) => {
-                    let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
-                    // Blocks until the sender is dropped or a stop is sent.
-                    let _ = stop_rx.recv();
-                    drop(cluster);
-                }
+            let cluster = match MockCluster::new(1) {
+                Ok(cluster) => cluster,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
+            // Runs until every sender is gone, i.e. the broker handle dropped.
+            for cmd in inbox {
+                match cmd {
+                    Command::CreateTopic { name, partitions, done } => {
+                        let result = cluster.create_topic(&name, partitions, 1).map_err(|e| anyhow::anyhow!("creating topic {name}: {e}"));
+                        let _ = done.send(result);
+                    }
                 }
             }
         })?;
         let bootstrap = ready_rx.recv()??;
-        Ok(Self { bootstrap, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Self { bootstrap, commands: Some(commands), thread: Some(thread) })
     }
 
     /// The `host:port` list other programs can use as `bootstrap.servers`.
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap
     }
+
+    /// Creates `name` with `partitions` partitions (replication is always 1 here).
+    pub fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
+        let (done, result) = mpsc::channel();
+        let cmd = Command::CreateTopic { name: name.to_string(), partitions, done };
+        self.commands.as_ref().ok_or_else(|| anyhow::anyhow!("embedded broker stopped"))?.send(cmd)?;
+        result.recv()?
+    }
 }
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        drop(self.commands.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -105,7 +105,7 @@ async fn embedded_default_runs_from_one_route_and_a_separate_process_consumes_it
     std::fs::write(&file, format!("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n{src}")).unwrap();
 
     let mut child = Command::new(BIN)
-        .args(["run", "--config"])
+        .args(["--log-format", "json", "run", "--config"])
         .arg(&file)
         .env("GH_SECRET", "embedded-secret")
         .stdout(Stdio::piped())
@@ -153,6 +153,8 @@ async fn embedded_default_runs_from_one_route_and_a_separate_process_consumes_it
     assert!(exited, "strangler did not stop within 30 s of SIGTERM");
     assert!(proc.0.try_wait().unwrap().unwrap().success());
     let log = std::io::read_to_string(stderr).unwrap();
-    assert!(log.contains("NOTHING IS DURABLE"), "start-up warning: {log}");
-    assert!(log.contains("strangler stopped"), "{log}");
+    let records: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let said = |text: &str| records.iter().any(|r| r["message"].as_str().is_some_and(|m| m.contains(text)));
+    assert!(said("NOTHING IS DURABLE"), "start-up warning: {log}");
+    assert!(said("strangler stopped"), "{log}");
 }

@@ -4,3 +4,11 @@ mod support;
 
 mod broker_smoke;
 mod monolith_smoke;
+
+// Proxy core (issue 2).
+mod cli;
+mod docs;
+mod harness;
+mod passthrough;
+mod proxy;
+mod sign;
