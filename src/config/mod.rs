@@ -137,3 +137,6 @@ pub fn load_str(src: &str, file: &str, env: EnvLookup<'_>) -> Result<Validated, 
         LoadError { file: file.to_string(), errors }
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -131,3 +131,72 @@ impl<'a> Body<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use http::{HeaderMap, HeaderValue, Method, Uri};
+
+    use super::*;
+    use crate::config::load_str;
+    use crate::verify::Webhook;
+
+    fn route(event: &str) -> Route {
+        let src = format!(
+            "[legacy]\nurl = \"http://127.0.0.1:1\"\n[[route]]\nname = \"r\"\nmatch = {{ path = \"/r\" }}\ntopic = \"t\"\nsignature = {{ scheme = \"github\", mode = \"off\" }}\nevent = {{ {event} }}\n"
+        );
+        load_str(&src, "t.toml", &|_| None).unwrap().routes.remove(0)
+    }
+
+    fn event(route: &Route, headers: &[(&'static str, &'static str)], body: &'static [u8]) -> CanonicalEvent {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        let w = Webhook { method: Method::POST, uri: Uri::from_static("/r"), headers: map, body: Bytes::from_static(body) };
+        let verified = route.verifier.check(w, UNIX_EPOCH).unwrap();
+        canonicalize(route, &verified, Owner::Legacy, "shadow", UNIX_EPOCH + Duration::from_millis(1_700_000_000_123))
+    }
+
+    #[test]
+    fn id_type_and_key_come_from_configured_sources_with_scheme_fallbacks() {
+        let body = br#"{"delivery":"D","kind":"created","account":{"id":42},"ref":null}"#;
+        let cases: [(&str, &[(&'static str, &'static str)], &str, &str, &str); 6] = [
+            // (event table, headers, id, key, type)
+            ("", &[("x-github-delivery", "gh-1"), ("x-github-event", "push")], "gh-1", "gh-1", "com.github.push"),
+            ("id_pointer = \"/delivery\"", &[("x-github-delivery", "gh-1")], "D", "D", "com.github.webhook"),
+            ("key_pointer = \"/account/id\", type_pointer = \"/kind\", type_prefix = \"\"", &[("x-github-delivery", "g")], "g", "42", "created"),
+            ("key_pointer = \"/ref\"", &[("x-github-delivery", "g")], "g", "g", "com.github.webhook"),
+            ("key_header = \"X-Tenant\", type = \"fixed\"", &[("x-github-delivery", "g"), ("x-tenant", "acme")], "g", "acme", "com.github.fixed"),
+            ("id_header = \"X-Id\"", &[("x-github-delivery", "fallback")], "fallback", "fallback", "com.github.webhook"),
+        ];
+        for (table, headers, id, key, ce_type) in cases {
+            let e = event(&route(table), headers, body);
+            assert_eq!((e.id.as_str(), e.key.as_str(), e.header("ce_type").unwrap()), (id, key, ce_type), "{table}");
+        }
+    }
+
+    #[test]
+    fn without_any_id_a_ulid_is_generated_and_the_body_is_untouched() {
+        let body: &[u8] = b"not json \xff";
+        let e = event(&route(""), &[], body);
+        assert!(ulid::Ulid::from_string(&e.id).is_ok(), "{}", e.id);
+        assert_eq!(e.key, e.id);
+        assert_eq!(e.value.as_ref(), body);
+        assert_eq!(e.header("ce_time"), Some("2023-11-14T22:13:20.123Z"));
+        assert_eq!(e.header("ce_stranglersignature"), Some("unchecked"));
+        assert_eq!(e.header("ce_subject"), None);
+    }
+
+    #[test]
+    fn trace_and_allow_listed_headers_travel_and_others_do_not() {
+        let r = route("forward_headers = [\"User-Agent\"], subject_pointer = \"/s\"");
+        let e = event(&r, &[("traceparent", "00-abc-def-01"), ("user-agent", "ua/1"), ("authorization", "secret"), ("content-type", "application/json")], br#"{"s":"subj"}"#);
+        assert_eq!(e.header("traceparent"), Some("00-abc-def-01"));
+        assert_eq!(e.header("x-orig-user-agent"), Some("ua/1"));
+        assert_eq!(e.header("content-type"), Some("application/json"));
+        assert_eq!(e.header("ce_subject"), Some("subj"));
+        assert!(e.headers.iter().all(|(k, v)| !k.contains("authorization") && v != "secret"));
+    }
+}
