@@ -129,7 +129,9 @@ async fn accept_loop(shared: Arc<Shared>) {
             res = accepted => match res {
                 Some(Ok(conn)) => conn,
                 Some(Err(err)) => {
+                    // E.g. EMFILE: back off briefly instead of spinning on the error.
                     tracing::warn!(%err, "sample monolith accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
                 None => return,
@@ -165,11 +167,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     }
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, BoxError> {
+async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, BoxError> {
     if *shared.shutdown.borrow() {
         // A request that reached us on a kept-alive connection after `shutdown`: drop the
         // connection without answering, as a dead process would.
@@ -180,26 +178,15 @@ async fn handle(
     let status = status_from_path(parts.uri.path()).unwrap_or(StatusCode::OK);
     let seq = {
         let mut received = lock(&shared.received);
-        received.push(ReceivedRequest {
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
-            body,
-            peer,
-        });
+        received.push(ReceivedRequest { method: parts.method, uri: parts.uri, headers: parts.headers, body, peer });
         received.len()
     };
     shared.count.send_replace(seq);
     tracing::debug!(%peer, seq, %status, "sample monolith recorded request");
 
-    let mut resp = Response::new(Full::new(Bytes::from(format!(
-        "{{\"ok\":true,\"seq\":{seq}}}"
-    ))));
+    let mut resp = Response::new(Full::new(Bytes::from(format!("{{\"ok\":true,\"seq\":{seq}}}"))));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
@@ -209,9 +196,7 @@ fn status_from_path(path: &str) -> Option<StatusCode> {
     if !rest.ends_with("/status") && rest != "status" {
         return None;
     }
-    code.parse::<u16>()
-        .ok()
-        .and_then(|c| StatusCode::from_u16(c).ok())
+    code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok())
 }
 
 #[cfg(test)]
@@ -220,14 +205,8 @@ mod tests {
 
     #[test]
     fn status_path_rule() {
-        assert_eq!(
-            status_from_path("/status/503"),
-            Some(StatusCode::SERVICE_UNAVAILABLE)
-        );
-        assert_eq!(
-            status_from_path("/hooks/x/status/404"),
-            Some(StatusCode::NOT_FOUND)
-        );
+        assert_eq!(status_from_path("/status/503"), Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(status_from_path("/hooks/x/status/404"), Some(StatusCode::NOT_FOUND));
         assert_eq!(status_from_path("/hooks/status"), None);
         assert_eq!(status_from_path("/mystatus/500"), None);
         assert_eq!(status_from_path("/status/abc"), None);

@@ -22,32 +22,16 @@ fn idempotent_producer(brokers: &str) -> FutureProducer {
 
 /// Enqueues `n` keyed records with headers all at once, then awaits every delivery report.
 /// Returns key -> (partition, offset).
-async fn produce_many(
-    producer: &FutureProducer,
-    topic: &str,
-    n: usize,
-) -> HashMap<String, (i32, i64)> {
+async fn produce_many(producer: &FutureProducer, topic: &str, n: usize) -> HashMap<String, (i32, i64)> {
     let mut in_flight = Vec::with_capacity(n);
     for i in 0..n {
         let key = format!("key-{i}");
         let value = format!("value-{i}");
         let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "idx",
-                value: Some(&i.to_string()),
-            })
-            .insert(Header {
-                key: "kind",
-                value: Some("smoke"),
-            });
-        let record = FutureRecord::to(topic)
-            .key(&key)
-            .payload(&value)
-            .headers(headers);
-        let delivery = producer
-            .send_result(record)
-            .map_err(|(e, _)| e)
-            .expect("enqueue record");
+            .insert(Header { key: "idx", value: Some(&i.to_string()) })
+            .insert(Header { key: "kind", value: Some("smoke") });
+        let record = FutureRecord::to(topic).key(&key).payload(&value).headers(headers);
+        let delivery = producer.send_result(record).map_err(|(e, _)| e).expect("enqueue record");
         in_flight.push((key, delivery));
     }
     let mut delivered = HashMap::new();
@@ -78,10 +62,7 @@ async fn produce_consume_and_drain_100_records() {
     drop_producer(producer).await;
     assert_eq!(delivered.len(), 100);
     let used: std::collections::HashSet<i32> = delivered.values().map(|(p, _)| *p).collect();
-    assert!(
-        used.len() > 1,
-        "keys should spread over partitions: {used:?}"
-    );
+    assert!(used.len() > 1, "keys should spread over partitions: {used:?}");
 
     let msgs = consume(&tansu.brokers, "smoke", 100, Duration::from_secs(30)).await;
     assert_eq!(msgs.len(), 100, "consumed {} of 100", msgs.len());
@@ -92,11 +73,7 @@ async fn produce_consume_and_drain_100_records() {
         assert_eq!(header(m, "idx"), Some(i.to_string()));
         assert_eq!(header(m, "kind").as_deref(), Some("smoke"));
         assert_eq!(header(m, "missing"), None);
-        assert_eq!(
-            delivered[key],
-            (m.partition(), m.offset()),
-            "{key} position"
-        );
+        assert_eq!(delivered[key], (m.partition(), m.offset()), "{key} position");
     }
 
     let all = drain(&tansu.brokers, "smoke", Duration::from_secs(30)).await;
@@ -126,12 +103,7 @@ async fn producing_to_a_missing_topic_fails() {
         .create()
         .expect("producer");
     let started = std::time::Instant::now();
-    let result = producer
-        .send(
-            FutureRecord::to("never-created").key("k").payload("v"),
-            Duration::from_secs(5),
-        )
-        .await;
+    let result = producer.send(FutureRecord::to("never-created").key("k").payload("v"), Duration::from_secs(5)).await;
     let took = started.elapsed();
     drop_producer(producer).await;
     let err = match result {
@@ -140,12 +112,7 @@ async fn producing_to_a_missing_topic_fails() {
     };
     eprintln!("produce to missing topic failed after {took:?} with {err:?}");
     assert!(
-        matches!(
-            err,
-            KafkaError::MessageProduction(
-                RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic
-            )
-        ),
+        matches!(err, KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)),
         "unexpected error: {err:?}"
     );
 }

@@ -23,11 +23,7 @@ async fn start() -> MonolithHandle {
 }
 
 /// Sends a POST and returns status, content-type and body.
-async fn post(
-    client: &HttpClient,
-    url: String,
-    body: &'static [u8],
-) -> Result<(StatusCode, Option<String>, Bytes), String> {
+async fn post(client: &HttpClient, url: String, body: &'static [u8]) -> Result<(StatusCode, Option<String>, Bytes), String> {
     let req = Request::builder()
         .method(Method::POST)
         .uri(url)
@@ -37,15 +33,8 @@ async fn post(
         .unwrap();
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
-    let ctype = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctype = resp.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned());
+    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?;
     Ok((status, ctype, body.to_bytes()))
 }
 
@@ -56,24 +45,13 @@ async fn records_requests_and_answers_json() {
     assert_eq!(monolith.url(), format!("http://{}", monolith.addr()));
 
     let payload: &[u8] = b"{\"type\":\"invoice.paid\",\"bin\":\"\x00\xff\"}";
-    let (status, ctype, body) = post(
-        &client,
-        format!("{}/webhooks/stripe?x=1", monolith.url()),
-        payload,
-    )
-    .await
-    .expect("first request");
+    let (status, ctype, body) =
+        post(&client, format!("{}/webhooks/stripe?x=1", monolith.url()), payload).await.expect("first request");
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ctype.as_deref(), Some("application/json"));
     assert_eq!(&body[..], br#"{"ok":true,"seq":1}"#);
 
-    let (status, _, body) = post(
-        &client,
-        format!("{}/hooks/status/503", monolith.url()),
-        b"x",
-    )
-    .await
-    .expect("second request");
+    let (status, _, body) = post(&client, format!("{}/hooks/status/503", monolith.url()), b"x").await.expect("second request");
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(&body[..], br#"{"ok":true,"seq":2}"#);
 
@@ -133,16 +111,11 @@ async fn shutdown_refuses_new_connections() {
 
     monolith.shutdown();
 
-    let err = tokio::net::TcpStream::connect(monolith.addr())
-        .await
-        .expect_err("connect after shutdown must fail");
+    let err = tokio::net::TcpStream::connect(monolith.addr()).await.expect_err("connect after shutdown must fail");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     // The client's pooled keep-alive connection is closed too, so the monolith is really down.
     let after = post(&client, format!("{}/after", monolith.url()), b"2").await;
-    assert!(
-        after.is_err(),
-        "request after shutdown succeeded: {after:?}"
-    );
+    assert!(after.is_err(), "request after shutdown succeeded: {after:?}");
     assert_eq!(monolith.received().len(), 1);
     // Idempotent.
     monolith.shutdown();

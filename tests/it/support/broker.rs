@@ -31,10 +31,7 @@ pub fn tansu_bin() -> PathBuf {
         }
     }
     if let Some(path) = std::env::var_os("PATH") {
-        if let Some(bin) = std::env::split_paths(&path)
-            .map(|dir| dir.join("tansu"))
-            .find(|bin| bin.is_file())
-        {
+        if let Some(bin) = std::env::split_paths(&path).map(|dir| dir.join("tansu")).find(|bin| bin.is_file()) {
             return bin;
         }
     }
@@ -43,16 +40,14 @@ pub fn tansu_bin() -> PathBuf {
 
 /// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind an ephemeral port")
 }
 
 /// A running Tansu broker child process.
 pub struct Tansu {
     /// `bootstrap.servers` value for clients, e.g. `127.0.0.1:PORT`.
     pub brokers: String,
+    bin: PathBuf,
     port: u16,
     storage: String,
     /// Working directory of the broker (SQLite paths are resolved against it).
@@ -66,33 +61,30 @@ pub struct Tansu {
 impl Tansu {
     /// Starts a broker with in-memory storage on a free port and waits until it serves metadata.
     pub fn start() -> Tansu {
+        let bin = tansu_bin();
         let dir = tempfile::tempdir().expect("tansu temp dir");
         let cwd = dir.path().to_path_buf();
-        Self::launch(dir, cwd, "memory://tansu/".to_owned())
+        Self::launch(bin, dir, cwd, "memory://tansu/".to_owned())
     }
 
     /// Starts a broker whose data lives in the SQLite file `db` (created if missing), so a test
     /// can kill it and start a new broker (or [`Tansu::restart`]) on the same data.
     pub fn start_sqlite(db: &Path) -> Tansu {
+        let bin = tansu_bin();
         let dir = tempfile::tempdir().expect("tansu temp dir");
         let db = std::path::absolute(db).expect("absolute sqlite path");
-        let cwd = db
-            .parent()
-            .expect("sqlite db has a parent dir")
-            .to_path_buf();
+        let cwd = db.parent().expect("sqlite db has a parent dir").to_path_buf();
         std::fs::create_dir_all(&cwd).expect("create sqlite dir");
-        let file = db
-            .file_name()
-            .expect("sqlite db file name")
-            .to_string_lossy();
+        let file = db.file_name().expect("sqlite db file name").to_string_lossy();
         // Tansu resolves `sqlite://host/path` as `$CWD/host/path`; "." keeps it in `cwd`.
-        Self::launch(dir, cwd, format!("sqlite://./{file}"))
+        Self::launch(bin, dir, cwd, format!("sqlite://./{file}"))
     }
 
-    fn launch(dir: tempfile::TempDir, cwd: PathBuf, storage: String) -> Tansu {
+    fn launch(bin: PathBuf, dir: tempfile::TempDir, cwd: PathBuf, storage: String) -> Tansu {
         let port = free_port();
         let mut tansu = Tansu {
             brokers: format!("127.0.0.1:{port}"),
+            bin,
             port,
             storage,
             cwd,
@@ -132,13 +124,9 @@ impl Tansu {
     }
 
     fn spawn_and_wait(&mut self) {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open tansu log");
+        let log = OpenOptions::new().create(true).append(true).open(&self.log).expect("open tansu log");
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu_bin())
+        let child = Command::new(&self.bin)
             .arg("broker")
             .args(["--listener-url", &url])
             .args(["--advertised-listener-url", &url])
@@ -148,7 +136,7 @@ impl Tansu {
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", tansu_bin().display()));
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
         self.child = Some(child);
         self.wait_ready();
     }
@@ -158,11 +146,7 @@ impl Tansu {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let mut last_err = String::from("port not open yet");
         while started.elapsed() < READY_DEADLINE {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 self.child = None;
                 self.fail(&format!("tansu exited early with {status}"));
             }
@@ -178,9 +162,7 @@ impl Tansu {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.kill();
-        self.fail(&format!(
-            "tansu not ready after {READY_DEADLINE:?}: {last_err}"
-        ));
+        self.fail(&format!("tansu not ready after {READY_DEADLINE:?}: {last_err}"));
     }
 
     fn fail(&mut self, why: &str) -> ! {
@@ -189,12 +171,7 @@ impl Tansu {
         let _ = File::open(&self.log).and_then(|mut f| f.read_to_string(&mut text));
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        panic!(
-            "{why} (storage {}, log {}):\n{}",
-            self.storage,
-            self.log.display(),
-            tail.join("\n")
-        );
+        panic!("{why} (storage {}, log {}):\n{}", self.storage, self.log.display(), tail.join("\n"));
     }
 }
 
@@ -210,13 +187,8 @@ impl Drop for Tansu {
 
 /// One metadata round trip that lists at least one broker.
 fn metadata_ok(brokers: &str) -> Result<(), String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(|e| e.to_string())?;
-    let md = consumer
-        .fetch_metadata(None, Duration::from_secs(2))
-        .map_err(|e| e.to_string())?;
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(|e| e.to_string())?;
+    let md = consumer.fetch_metadata(None, Duration::from_secs(2)).map_err(|e| e.to_string())?;
     if md.brokers().is_empty() {
         return Err("metadata lists no brokers".into());
     }
