@@ -75,6 +75,7 @@ pub async fn drain(brokers: &str, topic: &str, timeout: Duration) -> Vec<OwnedMe
     .await
     .expect("watermark task");
 
+    eprintln!("DEBUG marks {marks:?}");
     // Partition -> offset still to reach (exclusive); empty partitions are skipped.
     let mut pending: Vec<(i32, i64)> = marks.iter().filter(|(_, lo, hi)| hi > lo).map(|&(p, _, hi)| (p, hi)).collect();
     let mut out = Vec::new();
@@ -101,6 +102,7 @@ pub async fn drain(brokers: &str, topic: &str, timeout: Duration) -> Vec<OwnedMe
             }
             Ok(Ok(msg)) => {
                 let (p, off) = (msg.partition(), msg.offset());
+                eprintln!("DEBUG got {p} {off}");
                 let Some(i) = pending.iter().position(|(pp, _)| *pp == p) else {
                     continue; // partition already complete: message is past the snapshot
                 };
