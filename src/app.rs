@@ -83,8 +83,10 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     let producer = producer::create(&brokers, &cfg.kafka.librdkafka).context("creating the Kafka producer")?;
     let publisher = Publisher::new(producer, metrics.publish.clone(), Arc::new(LogAndDrop));
 
-    let public = TcpListener::bind(cfg.server.listen).await.with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
-    let admin_listener = TcpListener::bind(cfg.admin.listen).await.with_context(|| format!("binding admin.listen {}", cfg.admin.listen))?;
+    let public =
+        TcpListener::bind(cfg.server.listen).await.with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
+    let admin_listener =
+        TcpListener::bind(cfg.admin.listen).await.with_context(|| format!("binding admin.listen {}", cfg.admin.listen))?;
     let public_addr = public.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 

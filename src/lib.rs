@@ -18,17 +18,17 @@
 //! - [`demo`]: real sample programs (the sample monolith) used by tests and the demo.
 //! - [`app`]: wires the stages into a running proxy with graceful shutdown.
 
+pub mod app;
 pub mod config;
-pub mod ingress;
-pub mod verify;
+pub mod control;
+pub mod demo;
 pub mod event;
-pub mod route;
+pub mod ingress;
 pub mod legacy;
 pub mod publish;
-pub mod control;
+pub mod route;
 pub mod telemetry;
-pub mod demo;
-pub mod app;
+pub mod verify;
 
 /// The error type boxed through tower and hyper bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

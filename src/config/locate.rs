@@ -24,11 +24,7 @@ impl KeyIndex {
 
     /// The innermost key whose key or value covers `offset`; else the table header just above it.
     pub fn key_at(&self, offset: usize) -> Option<&str> {
-        let covering = self
-            .entries
-            .iter()
-            .filter(|(_, span)| span.contains(&offset))
-            .min_by_key(|(_, span)| span.len());
+        let covering = self.entries.iter().filter(|(_, span)| span.contains(&offset)).min_by_key(|(_, span)| span.len());
         let before = || self.entries.iter().filter(|(_, span)| span.start <= offset).max_by_key(|(_, span)| span.start);
         covering.or_else(before).map(|(path, _)| path.as_str())
     }

@@ -19,7 +19,11 @@ fn errors(src: &str) -> String {
 fn each_rule_names_its_key() {
     let gh = "scheme = \"github\", secrets_env = [\"S\"]";
     let cases = [
-        (route(gh, "key_pointer = \"/a\", key_header = \"X-A\""), "route[0].event.key_pointer", "either key_header or key_pointer"),
+        (
+            route(gh, "key_pointer = \"/a\", key_header = \"X-A\""),
+            "route[0].event.key_pointer",
+            "either key_header or key_pointer",
+        ),
         (route(gh, "id_pointer = \"a\""), "route[0].event.id_pointer", "a JSON pointer"),
         (route(gh, "type = \"x\", type_pointer = \"/t\""), "route[0].event.type", "at most one"),
         (route(gh, "forward_headers = [\"bad header\"]"), "route[0].event.forward_headers[0]", "header name"),
@@ -28,9 +32,25 @@ fn each_rule_names_its_key() {
         (route("scheme = \"github\", secrets_env = [\"UNSET\"]", ""), "route[0].signature.secrets_env[0]", "UNSET to be set"),
         (format!("[server]\nlisten = \"nowhere\"\n{HEAD}"), "server.listen", "an address"),
         (format!("[kafka]\npartitions = 0\n{HEAD}"), "kafka.partitions", "at least 1"),
-        (format!("{HEAD}[[route]]\nname = \"a b\"\nmatch = {{ path = \"r\" }}\ntopic = \"bad topic\"\nsignature = {{ {gh} }}\n"), "route[0].name", "letters"),
-        (format!("{HEAD}[[route]]\nname = \"a\"\nmatch = {{ path = \"r\" }}\ntopic = \"t\"\nsignature = {{ {gh} }}\n"), "route[0].match.path", "absolute path"),
-        (format!("{HEAD}[[route]]\nname = \"a\"\nmatch = {{ path = \"/r\" }}\ntopic = \"bad topic\"\nsignature = {{ {gh} }}\n"), "route[0].topic", "Kafka topic name"),
+        (
+            format!(
+                "{HEAD}[[route]]\nname = \"a b\"\nmatch = {{ path = \"r\" }}\ntopic = \"bad topic\"\nsignature = {{ {gh} }}\n"
+            ),
+            "route[0].name",
+            "letters",
+        ),
+        (
+            format!("{HEAD}[[route]]\nname = \"a\"\nmatch = {{ path = \"r\" }}\ntopic = \"t\"\nsignature = {{ {gh} }}\n"),
+            "route[0].match.path",
+            "absolute path",
+        ),
+        (
+            format!(
+                "{HEAD}[[route]]\nname = \"a\"\nmatch = {{ path = \"/r\" }}\ntopic = \"bad topic\"\nsignature = {{ {gh} }}\n"
+            ),
+            "route[0].topic",
+            "Kafka topic name",
+        ),
         (format!("{HEAD}upstream = 1\n"), "legacy.upstream", "unknown field"),
     ];
     for (src, key, text) in cases {

@@ -83,17 +83,29 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
         errs.push(ConfigError::new(format!("{at}.name"), "letters, digits, `-` or `_`", format!("`{}`", r.name)));
     }
     let method = Method::from_bytes(r.matcher.method.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
-        errs.push(ConfigError::new(format!("{at}.match.method"), "an HTTP method such as POST", format!("`{}`", r.matcher.method)));
+        errs.push(ConfigError::new(
+            format!("{at}.match.method"),
+            "an HTTP method such as POST",
+            format!("`{}`", r.matcher.method),
+        ));
         Method::POST
     });
     if !r.matcher.path.starts_with('/') || r.matcher.path.contains('?') {
-        errs.push(ConfigError::new(format!("{at}.match.path"), "an absolute path such as /webhooks/github, without a query", format!("`{}`", r.matcher.path)));
+        errs.push(ConfigError::new(
+            format!("{at}.match.path"),
+            "an absolute path such as /webhooks/github, without a query",
+            format!("`{}`", r.matcher.path),
+        ));
     }
     let topic_ok = !r.topic.is_empty()
         && r.topic.len() <= 249
         && r.topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !topic_ok {
-        errs.push(ConfigError::new(format!("{at}.topic"), "a Kafka topic name (letters, digits, `.`, `_`, `-`; at most 249)", format!("`{}`", r.topic)));
+        errs.push(ConfigError::new(
+            format!("{at}.topic"),
+            "a Kafka topic name (letters, digits, `.`, `_`, `-`; at most 249)",
+            format!("`{}`", r.topic),
+        ));
     }
     let upstream = match &r.upstream {
         Some(u) => upstream_url(&format!("{at}.upstream"), u, errs),
@@ -147,8 +159,16 @@ fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mut Vec<Confi
     for (j, var) in s.secrets_env.iter().enumerate() {
         match env(var) {
             Some(v) if !v.is_empty() => secrets.push(Secret::new(v)),
-            Some(_) => errs.push(ConfigError::new(format!("{at}.secrets_env[{j}]"), format!("environment variable {var} to hold a secret"), "it empty")),
-            None => errs.push(ConfigError::new(format!("{at}.secrets_env[{j}]"), format!("environment variable {var} to be set"), "it unset")),
+            Some(_) => errs.push(ConfigError::new(
+                format!("{at}.secrets_env[{j}]"),
+                format!("environment variable {var} to hold a secret"),
+                "it empty",
+            )),
+            None => errs.push(ConfigError::new(
+                format!("{at}.secrets_env[{j}]"),
+                format!("environment variable {var} to be set"),
+                "it unset",
+            )),
         }
     }
     if secrets.len() != s.secrets_env.len() {
@@ -167,7 +187,11 @@ fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mut Vec<Confi
 
 fn hmac_scheme(at: &str, s: &RawSignature, errs: &mut Vec<ConfigError>) -> Option<HmacScheme> {
     let Some(header) = s.header.as_deref() else {
-        errs.push(ConfigError::new(format!("{at}.header"), "the name of the signature header (required with scheme = \"hmac\")", "no header"));
+        errs.push(ConfigError::new(
+            format!("{at}.header"),
+            "the name of the signature header (required with scheme = \"hmac\")",
+            "no header",
+        ));
         return None;
     };
     let header = header_name(&format!("{at}.header"), header, errs)?;
@@ -262,9 +286,20 @@ fn millis(key: &str, ms: u64, errs: &mut Vec<ConfigError>) -> Duration {
 fn upstream_url(key: &str, s: &str, errs: &mut Vec<ConfigError>) -> Uri {
     let expected = "an http:// URL with a host and no path, e.g. http://127.0.0.1:3000";
     match s.parse::<Uri>() {
-        Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() && matches!(u.path(), "" | "/") && u.query().is_none() => u,
+        Ok(u)
+            if u.scheme_str() == Some("http")
+                && u.authority().is_some()
+                && matches!(u.path(), "" | "/")
+                && u.query().is_none() =>
+        {
+            u
+        }
         Ok(u) if u.scheme_str() == Some("https") => {
-            errs.push(ConfigError::new(key, expected, format!("`{s}` (https upstreams are not supported yet: terminate TLS in front of the monolith)")));
+            errs.push(ConfigError::new(
+                key,
+                expected,
+                format!("`{s}` (https upstreams are not supported yet: terminate TLS in front of the monolith)"),
+            ));
             u
         }
         _ => {

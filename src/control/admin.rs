@@ -36,7 +36,8 @@ impl Admin {
             "/metrics" => {
                 self.publisher.refresh_gauges();
                 let mut resp = Response::new(full(self.metrics.render()));
-                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
                 resp
             }
             "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
@@ -48,7 +49,9 @@ impl Admin {
                     "durable": self.embedded_bootstrap.is_none(),
                 });
                 if let Some(bootstrap) = &self.embedded_bootstrap {
-                    body["warning"] = format!("embedded in-memory Kafka at {bootstrap}: nothing is durable; set kafka.brokers for production").into();
+                    body["warning"] =
+                        format!("embedded in-memory Kafka at {bootstrap}: nothing is durable; set kafka.brokers for production")
+                            .into();
                 }
                 json(if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
             }

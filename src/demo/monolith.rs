@@ -2,7 +2,8 @@
 //!
 //! Used by the integration tests and by `strangler demo`. Every request is read in full, recorded,
 //! and answered with `200` and `{"ok":true,"seq":<n>}` (`n` = 1-based arrival number). A path
-//! ending in `/status/<code>` is answered with that status code instead (same JSON body).
+//! ending in `/status/<code>` is answered with that status code instead (same JSON body). A path
+//! ending in `/hang` is recorded and never answered (until shutdown): a stuck monolith.
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -175,7 +176,8 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
     }
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
-    let status = status_from_path(parts.uri.path()).unwrap_or(StatusCode::OK);
+    let path = parts.uri.path().to_string();
+    let status = status_from_path(&path).unwrap_or(StatusCode::OK);
     let seq = {
         let mut received = lock(&shared.received);
         received.push(ReceivedRequest { method: parts.method, uri: parts.uri, headers: parts.headers, body, peer });
@@ -183,6 +185,10 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
     };
     shared.count.send_replace(seq);
     tracing::debug!(%peer, seq, %status, "sample monolith recorded request");
+    if path.ends_with("/hang") {
+        let _ = shared.shutdown.subscribe().wait_for(|stop| *stop).await;
+        return Err("sample monolith shut down while hanging".into());
+    }
 
     let mut resp = Response::new(Full::new(Bytes::from(format!("{{\"ok\":true,\"seq\":{seq}}}"))));
     *resp.status_mut() = status;

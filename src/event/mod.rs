@@ -142,6 +142,8 @@ mod tests {
     use crate::config::load_str;
     use crate::verify::Webhook;
 
+    type Headers = &'static [(&'static str, &'static str)];
+
     fn route(event: &str) -> Route {
         let src = format!(
             "[legacy]\nurl = \"http://127.0.0.1:1\"\n[[route]]\nname = \"r\"\nmatch = {{ path = \"/r\" }}\ntopic = \"t\"\nsignature = {{ scheme = \"github\", mode = \"off\" }}\nevent = {{ {event} }}\n"
@@ -162,13 +164,25 @@ mod tests {
     #[test]
     fn id_type_and_key_come_from_configured_sources_with_scheme_fallbacks() {
         let body = br#"{"delivery":"D","kind":"created","account":{"id":42},"ref":null}"#;
-        let cases: [(&str, &[(&'static str, &'static str)], &str, &str, &str); 6] = [
+        let cases: [(&str, Headers, &str, &str, &str); 6] = [
             // (event table, headers, id, key, type)
             ("", &[("x-github-delivery", "gh-1"), ("x-github-event", "push")], "gh-1", "gh-1", "com.github.push"),
             ("id_pointer = \"/delivery\"", &[("x-github-delivery", "gh-1")], "D", "D", "com.github.webhook"),
-            ("key_pointer = \"/account/id\", type_pointer = \"/kind\", type_prefix = \"\"", &[("x-github-delivery", "g")], "g", "42", "created"),
+            (
+                "key_pointer = \"/account/id\", type_pointer = \"/kind\", type_prefix = \"\"",
+                &[("x-github-delivery", "g")],
+                "g",
+                "42",
+                "created",
+            ),
             ("key_pointer = \"/ref\"", &[("x-github-delivery", "g")], "g", "g", "com.github.webhook"),
-            ("key_header = \"X-Tenant\", type = \"fixed\"", &[("x-github-delivery", "g"), ("x-tenant", "acme")], "g", "acme", "com.github.fixed"),
+            (
+                "key_header = \"X-Tenant\", type = \"fixed\"",
+                &[("x-github-delivery", "g"), ("x-tenant", "acme")],
+                "g",
+                "acme",
+                "com.github.fixed",
+            ),
             ("id_header = \"X-Id\"", &[("x-github-delivery", "fallback")], "fallback", "fallback", "com.github.webhook"),
         ];
         for (table, headers, id, key, ce_type) in cases {
@@ -192,7 +206,16 @@ mod tests {
     #[test]
     fn trace_and_allow_listed_headers_travel_and_others_do_not() {
         let r = route("forward_headers = [\"User-Agent\"], subject_pointer = \"/s\"");
-        let e = event(&r, &[("traceparent", "00-abc-def-01"), ("user-agent", "ua/1"), ("authorization", "secret"), ("content-type", "application/json")], br#"{"s":"subj"}"#);
+        let e = event(
+            &r,
+            &[
+                ("traceparent", "00-abc-def-01"),
+                ("user-agent", "ua/1"),
+                ("authorization", "secret"),
+                ("content-type", "application/json"),
+            ],
+            br#"{"s":"subj"}"#,
+        );
         assert_eq!(e.header("traceparent"), Some("00-abc-def-01"));
         assert_eq!(e.header("x-orig-user-agent"), Some("ua/1"));
         assert_eq!(e.header("content-type"), Some("application/json"));

@@ -52,7 +52,8 @@ where
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let declared =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.limit as u64) {
             let id = req.headers().get(super::REQUEST_ID).cloned();
             return Either::Right(ready(Ok(ProxyError::BodyTooLarge(self.limit).into_response(UNROUTED, id.as_ref()))));

@@ -5,7 +5,6 @@
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-
 use super::{Body, Outcome};
 use crate::legacy::LegacyError;
 use crate::verify::VerifyError;

@@ -54,7 +54,8 @@ impl Proxy {
     async fn webhook(&self, route: &Arc<Route>, req: Request<Body>, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
         let body = body.collect().await.map_err(|e| body_error(e, self.max_body_bytes))?.to_bytes();
-        let webhook = Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
+        let webhook =
+            Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
         let now = (self.clock)();
         let verified = route.verifier.check(webhook, now).map_err(|rejected| {
             self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), "enforce"]).inc();
@@ -77,7 +78,13 @@ impl Proxy {
         self.forward(&route.name, &route.upstream, req, peer).await
     }
 
-    async fn forward(&self, route: &str, upstream: &Uri, req: Request<Body>, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
+    async fn forward(
+        &self,
+        route: &str,
+        upstream: &Uri,
+        req: Request<Body>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, ProxyError> {
         let start = Instant::now();
         let result = self.legacy.forward(upstream, req, peer).await;
         match result {

@@ -11,8 +11,8 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 
 use super::body_limit::BodyLimitLayer;
 use super::metrics::MetricsLayer;
-use super::timeout::TimeoutLayer;
 use super::proxy::{Proxy, ProxyService};
+use super::timeout::TimeoutLayer;
 use super::{Body, REQUEST_ID};
 
 /// Builds the stack around `proxy`.

@@ -62,7 +62,12 @@ impl LegacyClient {
 
     /// Sends `req` to `upstream` (a base URL), keeping path and query. Returns once the response
     /// head arrives; the body streams on.
-    pub async fn forward(&self, upstream: &Uri, mut req: Request<Body>, client: SocketAddr) -> Result<Response<Incoming>, LegacyError> {
+    pub async fn forward(
+        &self,
+        upstream: &Uri,
+        mut req: Request<Body>,
+        client: SocketAddr,
+    ) -> Result<Response<Incoming>, LegacyError> {
         let path = req.uri().path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         let mut parts = upstream.clone().into_parts();
         parts.path_and_query = Some(path);

@@ -38,7 +38,8 @@ impl EmbeddedBroker {
             for cmd in inbox {
                 match cmd {
                     Command::CreateTopic { name, partitions, done } => {
-                        let result = cluster.create_topic(&name, partitions, 1).map_err(|e| anyhow::anyhow!("creating topic {name}: {e}"));
+                        let result =
+                            cluster.create_topic(&name, partitions, 1).map_err(|e| anyhow::anyhow!("creating topic {name}: {e}"));
                         let _ = done.send(result);
                     }
                 }

@@ -112,9 +112,7 @@ impl Publisher {
     /// True when broker metadata can be fetched within `timeout`.
     pub async fn kafka_reachable(&self, timeout: Duration) -> bool {
         let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok())
-            .await
-            .unwrap_or(false)
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok()).await.unwrap_or(false)
     }
 
     /// Waits up to `timeout` for every queued event to be acknowledged. Returns those still queued.

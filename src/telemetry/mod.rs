@@ -74,21 +74,38 @@ impl Metrics {
             Ok(h)
         };
         let ingress = IngressMetrics {
-            requests: counter("strangler_requests_total", "Requests answered, by route, status and outcome.", &["route", "status", "outcome"])?,
+            requests: counter(
+                "strangler_requests_total",
+                "Requests answered, by route, status and outcome.",
+                &["route", "status", "outcome"],
+            )?,
             latency: histogram("strangler_request_duration_seconds", "Time from request head to response head, by route.")?,
         };
         let verify = VerifyMetrics {
-            failures: counter("strangler_signature_failures_total", "Signature checks that failed, by route, reason and mode.", &["route", "reason", "mode"])?,
+            failures: counter(
+                "strangler_signature_failures_total",
+                "Signature checks that failed, by route, reason and mode.",
+                &["route", "reason", "mode"],
+            )?,
         };
         let legacy = LegacyMetrics {
             latency: histogram("strangler_legacy_duration_seconds", "Time the monolith took to answer, by route.")?,
-            errors: counter("strangler_legacy_errors_total", "Calls to the monolith that got no answer, by route and reason.", &["route", "reason"])?,
+            errors: counter(
+                "strangler_legacy_errors_total",
+                "Calls to the monolith that got no answer, by route and reason.",
+                &["route", "reason"],
+            )?,
         };
-        let queue_depth = IntGauge::new("strangler_producer_queue_depth", "Messages queued in the Kafka producer, not yet acknowledged.")?;
+        let queue_depth =
+            IntGauge::new("strangler_producer_queue_depth", "Messages queued in the Kafka producer, not yet acknowledged.")?;
         registry.register(Box::new(queue_depth.clone()))?;
         let publish = PublishMetrics {
             published: counter("strangler_events_published_total", "Events acknowledged by Kafka, by route.", &["route"])?,
-            failed: counter("strangler_events_failed_total", "Events Kafka did not take, by route and reason.", &["route", "reason"])?,
+            failed: counter(
+                "strangler_events_failed_total",
+                "Events Kafka did not take, by route and reason.",
+                &["route", "reason"],
+            )?,
             queue_depth,
         };
         Ok(Self { registry, ingress, verify, legacy, publish })

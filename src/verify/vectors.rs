@@ -29,13 +29,9 @@ fn enforcing(scheme: Scheme, secret: &str) -> Verifier {
 
 #[test]
 fn published_vectors_verify_inside_the_window_only() {
-    let vectors: Vectors =
-        serde_json::from_str(include_str!("../../tests/vectors/signatures.json")).expect("vector file parses");
-    let all = [
-        (Scheme::Github, vectors.github),
-        (Scheme::Slack, vectors.slack),
-        (Scheme::StandardWebhooks, vectors.standard_webhooks),
-    ];
+    let vectors: Vectors = serde_json::from_str(include_str!("../../tests/vectors/signatures.json")).expect("vector file parses");
+    let all =
+        [(Scheme::Github, vectors.github), (Scheme::Slack, vectors.slack), (Scheme::StandardWebhooks, vectors.standard_webhooks)];
     let mut checked = 0;
     for (scheme, list) in all {
         assert!(!list.is_empty(), "no {} vectors", scheme.name());

@@ -115,8 +115,11 @@ async fn embedded_default_runs_from_one_route_and_a_separate_process_consumes_it
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let stderr = child.stderr.take().unwrap();
     let mut proc = Proc(child);
-    let lines = tokio::task::spawn_blocking(move || stdout.lines().take(3).map(Result::unwrap).collect::<Vec<_>>()).await.unwrap();
-    let field = |prefix: &str| lines.iter().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in {lines:?}")).to_string();
+    let lines =
+        tokio::task::spawn_blocking(move || stdout.lines().take(3).map(Result::unwrap).collect::<Vec<_>>()).await.unwrap();
+    let field = |prefix: &str| {
+        lines.iter().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in {lines:?}")).to_string()
+    };
     let public = field("strangler listening on ");
     let admin = field("strangler admin on ").replace("/metrics", "");
     let bootstrap = field("strangler kafka bootstrap ");
@@ -153,7 +156,8 @@ async fn embedded_default_runs_from_one_route_and_a_separate_process_consumes_it
     assert!(exited, "strangler did not stop within 30 s of SIGTERM");
     assert!(proc.0.try_wait().unwrap().unwrap().success());
     let log = std::io::read_to_string(stderr).unwrap();
-    let records: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let records: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
     let said = |text: &str| records.iter().any(|r| r["message"].as_str().is_some_and(|m| m.contains(text)));
     assert!(said("NOTHING IS DURABLE"), "start-up warning: {log}");
     assert!(said("strangler stopped"), "{log}");

@@ -31,7 +31,9 @@ fn configuration_reference_lists_every_key_of_every_shipped_config() {
         let mut all = Vec::new();
         keys("", &doc, &mut all);
         for k in all {
-            let documented = reference.contains(&format!("`{k}`")) || ["server", "admin", "legacy", "kafka", "route", "route.match", "route.signature", "route.event"].contains(&k.as_str());
+            let documented = reference.contains(&format!("`{k}`"))
+                || ["server", "admin", "legacy", "kafka", "route", "route.match", "route.signature", "route.event"]
+                    .contains(&k.as_str());
             if !documented {
                 missing.push(format!("{} ({})", k, path.display()));
             }

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use http::{Method, StatusCode};
+use strangler::demo::monolith::Monolith;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use strangler::demo::monolith::Monolith;
 
 use crate::harness::{eventually, metric, post, scrape, send, start_proxy, url};
 use crate::sign;
@@ -101,7 +101,12 @@ async fn a_down_monolith_gets_502_json_and_the_proxy_stays_healthy() {
 async fn oversized_bodies_get_413_declared_or_chunked() {
     let tansu = Tansu::start();
     let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let proxy = start_proxy(&config(&monolith.url(), &tansu.brokers, "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 1024\n"), &[("GH", "s")], None).await;
+    let proxy = start_proxy(
+        &config(&monolith.url(), &tansu.brokers, "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 1024\n"),
+        &[("GH", "s")],
+        None,
+    )
+    .await;
 
     let big = vec![b'x'; 4096];
     let reply = post(&url(&proxy, "/webhooks/github"), &sign::github("s", &big), big.clone()).await;
@@ -135,7 +140,10 @@ async fn a_metrics_scrape_shows_the_counters_moving() {
     for _ in 0..3 {
         assert_eq!(post(&url(&proxy, "/webhooks/github"), &sign::github("s", body), &body[..]).await.status, StatusCode::OK);
     }
-    assert_eq!(post(&url(&proxy, "/webhooks/github"), &sign::github("nope", body), &body[..]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post(&url(&proxy, "/webhooks/github"), &sign::github("nope", body), &body[..]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let published = || async { proxy.metrics.publish.published.with_label_values(&["github"]).get() == 3 };
     assert!(eventually(WAIT, published).await);
     let after = scrape(&proxy).await;
@@ -149,4 +157,30 @@ async fn a_metrics_scrape_shows_the_counters_moving() {
     assert_eq!(metric(&after, "strangler_request_duration_seconds_count", &[("route", "github")]), 4.0);
     assert!(after.contains("strangler_producer_queue_depth"));
     proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_monolith_gets_504_json_from_either_timeout() {
+    let tansu = Tansu::start();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // The monolith's own deadline is shorter than the server's: upstream_timeout.
+    let legacy = config(&monolith.url(), &tansu.brokers, "").replace("[kafka]", "response_timeout_ms = 300\n[kafka]");
+    let proxy = start_proxy(&legacy, &[("GH", "s")], None).await;
+    let reply = post(&url(&proxy, "/orders/hang"), &[], "x").await;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(reply.json()["error"]["code"], "upstream_timeout");
+    proxy.shutdown().await;
+
+    // The server's deadline is shorter: request_timeout, answered, not a dropped connection.
+    let server = config(&monolith.url(), &tansu.brokers, "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = 300\n");
+    let proxy = start_proxy(&server, &[("GH", "s")], None).await;
+    let reply = post(&url(&proxy, "/orders/hang"), &[], "x").await;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(reply.json()["error"]["code"], "request_timeout");
+    assert!(reply.headers.contains_key("x-request-id"));
+    assert_eq!(monolith.received().len(), 2);
+    let health = send(Method::GET, &format!("http://{}/healthz", proxy.admin_addr), &[], "").await;
+    assert_eq!(health.status, StatusCode::OK);
+    proxy.shutdown().await;
+    monolith.shutdown();
 }

@@ -112,7 +112,10 @@ fn cases() -> Vec<Case> {
             path: "/webhooks/github",
             topic: "webhooks.github",
             body: gh_body,
-            headers: with(sign::github("gh-secret", gh_body), &[("X-GitHub-Event", "push"), ("X-GitHub-Delivery", "d-1"), ("User-Agent", "GitHub-Hookshot/1")]),
+            headers: with(
+                sign::github("gh-secret", gh_body),
+                &[("X-GitHub-Event", "push"), ("X-GitHub-Delivery", "d-1"), ("User-Agent", "GitHub-Hookshot/1")],
+            ),
             id: "d-1",
             key: "acme/widgets",
             ce_type: "com.github.push",
@@ -134,7 +137,14 @@ fn cases() -> Vec<Case> {
             path: "/webhooks/shopify",
             topic: "webhooks.shopify",
             body: shopify_body,
-            headers: with(sign::shopify("shopify-secret", shopify_body), &[("X-Shopify-Webhook-Id", "shp-1"), ("X-Shopify-Topic", "orders/create"), ("X-Shopify-Shop-Domain", "acme.myshopify.com")]),
+            headers: with(
+                sign::shopify("shopify-secret", shopify_body),
+                &[
+                    ("X-Shopify-Webhook-Id", "shp-1"),
+                    ("X-Shopify-Topic", "orders/create"),
+                    ("X-Shopify-Shop-Domain", "acme.myshopify.com"),
+                ],
+            ),
             id: "shp-1",
             key: "acme.myshopify.com",
             ce_type: "com.shopify.orders/create",
@@ -193,7 +203,12 @@ async fn every_scheme_reaches_the_monolith_untouched_and_lands_on_kafka_as_a_clo
         assert_eq!(req.uri.path(), case.path);
         assert_eq!(req.body.as_ref(), case.body, "{}: body bytes identical", case.route);
         for (k, v) in &case.headers {
-            assert_eq!(req.headers.get(k.as_str()).and_then(|h| h.to_str().ok()), Some(v.as_str()), "{}: header {k} forwarded unchanged", case.route);
+            assert_eq!(
+                req.headers.get(k.as_str()).and_then(|h| h.to_str().ok()),
+                Some(v.as_str()),
+                "{}: header {k} forwarded unchanged",
+                case.route
+            );
         }
         assert!(req.headers.contains_key("x-forwarded-for"));
 

@@ -1,6 +1,6 @@
 //! Kafka test helpers: create topics, read records back, inspect headers (all runtime-friendly).
 //!
-//! Blocking librdkafka calls (metadata, watermarks, client teardown) run on `spawn_blocking`;
+//! Blocking librdkafka calls (metadata, client teardown) run on `spawn_blocking`;
 //! reading uses a `StreamConsumer` with an explicit partition assignment, so no consumer-group
 //! rebalance is involved and the helpers work the same on Tansu and on Kafka.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::time::Instant;
@@ -44,7 +44,7 @@ pub async fn consume(brokers: &str, topic: &str, n: usize, timeout: Duration) ->
     if partitions.is_empty() {
         return out;
     }
-    let consumer = assigned_consumer(brokers, topic, &partitions);
+    let consumer = consumer_for(brokers, topic, &partitions, false);
     while out.len() < n {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
             Err(_elapsed) => break,
@@ -56,63 +56,29 @@ pub async fn consume(brokers: &str, topic: &str, n: usize, timeout: Duration) ->
     out
 }
 
-/// Reads every message of every partition of `topic` up to the high watermarks as they are at
-/// the time of the call. Stops early (returning what it has) if `timeout` elapses first.
+/// Reads every message of every partition of `topic`, up to the end of each partition as the
+/// consumer reaches it (normally: everything produced before the call). Stops early, returning
+/// what it has, if `timeout` elapses first.
+///
+/// The end is detected with `enable.partition.eof`, i.e. from the high watermark in Fetch
+/// responses, not from `fetch_watermarks` (ListOffsets): Tansu 0.6's in-memory engine answers
+/// ListOffsets(latest) with "base offset of the last batch + 1", which undercounts batches.
 pub async fn drain(brokers: &str, topic: &str, timeout: Duration) -> Vec<OwnedMessage> {
     let deadline = Instant::now() + timeout;
-    let partitions = partitions_of(brokers, topic, deadline).await;
-    let (b, t, ps) = (brokers.to_owned(), topic.to_owned(), partitions.clone());
-    let marks: Vec<(i32, i64, i64)> = tokio::task::spawn_blocking(move || {
-        let c = base_consumer(&b);
-        ps.iter()
-            .map(|&p| {
-                let (lo, hi) =
-                    c.fetch_watermarks(&t, p, Duration::from_secs(10)).unwrap_or_else(|e| panic!("watermarks {t}/{p}: {e}"));
-                (p, lo, hi)
-            })
-            .collect()
-    })
-    .await
-    .expect("watermark task");
-
-    eprintln!("DEBUG marks {marks:?}");
-    // Partition -> offset still to reach (exclusive); empty partitions are skipped.
-    let mut pending: Vec<(i32, i64)> = marks.iter().filter(|(_, lo, hi)| hi > lo).map(|&(p, _, hi)| (p, hi)).collect();
+    let mut pending = partitions_of(brokers, topic, deadline).await;
     let mut out = Vec::new();
     if pending.is_empty() {
         return out;
     }
-    let parts: Vec<i32> = pending.iter().map(|(p, _)| *p).collect();
-    let consumer = assigned_consumer(brokers, topic, &parts);
+    let consumer = consumer_for(brokers, topic, &pending, true);
     while !pending.is_empty() {
-        let slice = deadline.min(Instant::now() + Duration::from_millis(500));
-        match tokio::time::timeout_at(slice, consumer.recv()).await {
-            Err(_elapsed) if Instant::now() >= deadline => {
-                tracing::warn!(topic, ?pending, "drain: timed out before high watermark");
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Err(_elapsed) => {
+                tracing::warn!(topic, ?pending, "drain: timed out before the end of every partition");
                 break;
             }
-            Err(_quiet) => {
-                // Offsets may have gaps (e.g. transaction markers): also trust the position.
-                if let Ok(tpl) = consumer.position() {
-                    pending.retain(|&(p, hi)| match tpl.find_partition(topic, p) {
-                        Some(elem) => !matches!(elem.offset(), Offset::Offset(o) if o >= hi),
-                        None => true,
-                    });
-                }
-            }
-            Ok(Ok(msg)) => {
-                let (p, off) = (msg.partition(), msg.offset());
-                eprintln!("DEBUG got {p} {off}");
-                let Some(i) = pending.iter().position(|(pp, _)| *pp == p) else {
-                    continue; // partition already complete: message is past the snapshot
-                };
-                if off < pending[i].1 {
-                    out.push(msg.detach());
-                }
-                if off + 1 >= pending[i].1 {
-                    pending.swap_remove(i);
-                }
-            }
+            Ok(Ok(msg)) => out.push(msg.detach()),
+            Ok(Err(KafkaError::PartitionEOF(p))) => pending.retain(|&q| q != p),
             Ok(Err(err)) => tracing::debug!(%err, topic, "drain: transient error"),
         }
     }
@@ -158,7 +124,8 @@ fn base_consumer(brokers: &str) -> BaseConsumer {
         .expect("base consumer")
 }
 
-fn assigned_consumer(brokers: &str, topic: &str, partitions: &[i32]) -> StreamConsumer {
+/// A consumer assigned to `partitions` of `topic` from the beginning (no group membership).
+fn consumer_for(brokers: &str, topic: &str, partitions: &[i32], eof: bool) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique_group())
@@ -166,6 +133,7 @@ fn assigned_consumer(brokers: &str, topic: &str, partitions: &[i32]) -> StreamCo
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("allow.auto.create.topics", "false")
+        .set("enable.partition.eof", if eof { "true" } else { "false" })
         .create()
         .expect("stream consumer");
     let mut tpl = TopicPartitionList::new();
