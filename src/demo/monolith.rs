@@ -3,7 +3,8 @@
 //! Used by the integration tests and by `strangler demo`. Every request is read in full, recorded,
 //! and answered with `200` and `{"ok":true,"seq":<n>}` (`n` = 1-based arrival number). A path
 //! ending in `/status/<code>` is answered with that status code instead (same JSON body). A path
-//! ending in `/hang` is recorded and never answered (until shutdown): a stuck monolith.
+//! ending in `/hang` is recorded and never answered (until shutdown): a stuck monolith. A path
+//! ending in `/hold` is recorded and answered once [`MonolithHandle::release_held`] is called.
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -56,6 +57,8 @@ struct Shared {
     count: watch::Sender<usize>,
     /// Flips to `true` on shutdown; the accept loop and every connection watch it.
     shutdown: watch::Sender<bool>,
+    /// Flips to `true` on `release_held`: `/hold` requests are answered then.
+    released: watch::Sender<bool>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -75,6 +78,7 @@ impl Monolith {
             received: Mutex::new(Vec::new()),
             count: watch::Sender::new(0),
             shutdown: watch::Sender::new(false),
+            released: watch::Sender::new(false),
         });
         tokio::spawn(accept_loop(shared.clone()));
         tracing::info!(%addr, "sample monolith listening");
@@ -104,6 +108,11 @@ impl MonolithHandle {
         let mut count = self.shared.count.subscribe();
         let _ = tokio::time::timeout(timeout, count.wait_for(|c| *c >= n)).await;
         self.received()
+    }
+
+    /// Answers every request held on a `/hold` path, and those that arrive later.
+    pub fn release_held(&self) {
+        self.shared.released.send_replace(true);
     }
 
     /// Stops the server: the listening socket is closed before this returns (new connections
@@ -185,6 +194,9 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
     };
     shared.count.send_replace(seq);
     tracing::debug!(%peer, seq, %status, "sample monolith recorded request");
+    if path.ends_with("/hold") {
+        let _ = shared.released.subscribe().wait_for(|go| *go).await;
+    }
     if path.ends_with("/hang") {
         let _ = shared.shutdown.subscribe().wait_for(|stop| *stop).await;
         return Err("sample monolith shut down while hanging".into());

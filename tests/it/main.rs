@@ -9,6 +9,7 @@ mod monolith_smoke;
 mod cli;
 mod docs;
 mod harness;
+mod lifecycle;
 mod passthrough;
 mod proxy;
 mod sign;

@@ -296,3 +296,34 @@ async fn bad_signatures_get_401_and_nothing_is_forwarded_or_published() {
     assert_eq!(metric(&text, "strangler_signature_failures_total", &[("route", "observed"), ("mode", "observe")]), 1.0);
     proxy.shutdown().await;
 }
+
+/// The published vectors, sent through the whole proxy with the clock injected at their time,
+/// then refused once the clock is past the window.
+#[tokio::test(flavor = "multi_thread")]
+async fn published_vectors_pass_through_the_proxy_with_an_injected_clock() {
+    let raw: serde_json::Value = serde_json::from_str(include_str!("../vectors/signatures.json")).unwrap();
+    let tansu = Tansu::start();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    for (scheme, path) in [("github", "/v/github"), ("slack", "/v/slack"), ("standard-webhooks", "/v/std")] {
+        for v in raw[scheme].as_array().unwrap() {
+            let ts = v["timestamp"].as_i64().unwrap_or(1_700_000_000);
+            let secret = v["secret"].as_str().unwrap();
+            let headers: Vec<(String, String)> =
+                v["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
+            let body = v["body"].as_str().unwrap().to_string();
+            let toml = format!(
+                "[legacy]\nurl = \"{}\"\n[kafka]\nbrokers = \"{}\"\npartitions = 1\n[[route]]\nname = \"v\"\nmatch = {{ path = \"{path}\" }}\ntopic = \"vectors\"\nsignature = {{ scheme = \"{scheme}\", secrets_env = [\"V\"] }}\n",
+                monolith.url(),
+                tansu.brokers
+            );
+            for (offset, expected) in [(0, StatusCode::OK), (301, StatusCode::UNAUTHORIZED)] {
+                let clock = std::time::UNIX_EPOCH + Duration::from_secs((ts + offset) as u64);
+                let proxy = start_proxy(&toml, &[("V", secret)], Some(clock)).await;
+                let reply = post(&url(&proxy, path), &headers, body.clone()).await;
+                let expected = if scheme == "github" { StatusCode::OK } else { expected };
+                assert_eq!(reply.status, expected, "{scheme} at +{offset}s: {:?}", reply.body);
+                proxy.shutdown().await;
+            }
+        }
+    }
+}
