@@ -26,6 +26,7 @@ pub mod event;
 pub mod ingress;
 pub mod legacy;
 pub mod publish;
+pub mod compare;
 pub mod route;
 pub mod telemetry;
 pub mod verify;
