@@ -29,6 +29,7 @@ pub mod publish;
 pub mod compare;
 pub mod route;
 pub mod telemetry;
+pub mod consumer;
 pub mod verify;
 
 /// The error type boxed through tower and hyper bodies.

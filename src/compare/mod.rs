@@ -1,4 +1,6 @@
 //! Comparing what the monolith and the new services decided: outcomes, the field-level diff, and
 //! the comparator that joins the two by event id and records parity.
 
+pub mod diff;
 pub mod outcome;
+pub mod rules;

@@ -7,9 +7,11 @@ mod monolith_smoke;
 
 // Proxy core (issue 2).
 mod cli;
+mod consumer_kit;
 mod docs;
 mod harness;
 mod lifecycle;
 mod passthrough;
 mod proxy;
+mod python_contract;
 mod sign;

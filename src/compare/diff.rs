@@ -1,0 +1,1 @@
+//! Field-level diff of two outcomes under a route's comparison rules.

@@ -1,0 +1,1 @@
+//! A route's comparison rules: status, body mode, ignored pointers, tolerance, unordered arrays.

@@ -1,0 +1,1 @@
+//! The consumer kit against a real broker.

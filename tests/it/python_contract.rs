@@ -1,0 +1,1 @@
+//! A Python consumer written from docs/consumer-protocol.md alone.
