@@ -1,4 +1,5 @@
-//! Wires the stages into a running proxy: broker, topics, producer, listeners, and shutdown.
+//! Wires the stages into a running proxy: broker, topics, producers, listeners, the comparator,
+//! and shutdown.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -10,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::compare::comparator::{Comparator, Input, Samples};
+use crate::compare::waiters::Waiters;
 use crate::config::Validated;
 use crate::control::admin::{self, Admin};
 use crate::ingress::proxy::{Clock, Proxy};
@@ -17,22 +20,34 @@ use crate::ingress::{self, ServeOptions};
 use crate::legacy::LegacyClient;
 use crate::publish::embedded::EmbeddedBroker;
 use crate::publish::{producer, topics, LogAndDrop, Publisher};
+use crate::route::assign::{Mode, Share};
 use crate::route::RouteTable;
 use crate::telemetry::Metrics;
+
+/// What this process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The proxy, with the comparator embedded unless `comparator.enabled = false`.
+    Proxy,
+    /// Only the comparator (`strangler compare`): no public listener.
+    Comparator,
+}
 
 /// Knobs that are not configuration: things tests inject.
 pub struct Options {
     pub clock: Clock,
+    pub role: Role,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemTime::now) }
+        Self { clock: Arc::new(SystemTime::now), role: Role::Proxy }
     }
 }
 
-/// A started proxy. Call [`Running::shutdown`] to stop it cleanly.
+/// A started process. Call [`Running::shutdown`] to stop it cleanly.
 pub struct Running {
+    /// The public listener; `0.0.0.0:0` in the comparator role, which has none.
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     /// The Kafka bootstrap list in use (the embedded broker's when none was configured).
@@ -40,16 +55,18 @@ pub struct Running {
     /// True when running on the embedded, non-durable broker.
     pub embedded: bool,
     pub metrics: Metrics,
+    pub routes: Arc<RouteTable>,
+    pub samples: Arc<Samples>,
     publisher: Publisher,
     flush_timeout: Duration,
     stop: watch::Sender<bool>,
-    public: JoinHandle<()>,
-    admin: JoinHandle<()>,
-    // Dropped last: the broker must outlive the producer's final flush.
+    public: Option<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+    // Dropped last: the broker must outlive the producers' final flush.
     _broker: Option<EmbeddedBroker>,
 }
 
-/// Starts everything and returns once both listeners accept.
+/// Starts everything and returns once the listeners accept.
 pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     let metrics = Metrics::new().context("registering metrics")?;
     let broker = match &cfg.kafka.brokers {
@@ -64,52 +81,71 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     if broker.is_some() {
         tracing::warn!(bootstrap = %brokers, "no kafka.brokers configured: using the embedded in-memory broker; NOTHING IS DURABLE");
     }
+    ensure_topics(&cfg, &brokers, broker.as_ref()).await?;
 
-    let wanted: BTreeSet<String> = cfg.routes.iter().map(|r| r.topic.clone()).collect();
-    match (&broker, cfg.kafka.create_topics) {
-        (Some(embedded), _) => {
-            for topic in &wanted {
-                embedded.create_topic(topic, cfg.kafka.partitions)?;
-            }
-        }
-        (None, true) => {
-            let wanted: Vec<String> = wanted.into_iter().collect();
-            topics::ensure(&brokers, &cfg.kafka.librdkafka, &wanted, cfg.kafka.partitions, cfg.kafka.replication_factor)
-                .await
-                .with_context(|| format!("creating topics on {brokers}"))?;
-        }
-        (None, false) => {}
-    }
-    let producer = producer::create(&brokers, &cfg.kafka.librdkafka).context("creating the Kafka producer")?;
-    let publisher = Publisher::new(producer, metrics.publish.clone(), Arc::new(LogAndDrop));
+    let kafka = &cfg.kafka;
+    let producer = producer::create(&brokers, &kafka.librdkafka).context("creating the Kafka producer")?;
+    let publish_timeout = cfg.routes.iter().map(|r| r.new_path.publish_timeout).max().unwrap_or(Duration::from_secs(5));
+    let mut live_overrides = kafka.librdkafka.clone();
+    live_overrides.insert("message.timeout.ms".into(), publish_timeout.as_millis().to_string());
+    let live = producer::create(&brokers, &live_overrides).context("creating the live-event producer")?;
+    let publisher = Publisher::new(producer, live, metrics.publish.clone(), Arc::new(LogAndDrop));
 
-    let public =
-        TcpListener::bind(cfg.server.listen).await.with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
-    let admin_listener =
-        TcpListener::bind(cfg.admin.listen).await.with_context(|| format!("binding admin.listen {}", cfg.admin.listen))?;
-    let public_addr = public.local_addr()?;
-    let admin_addr = admin_listener.local_addr()?;
-
-    let proxy = Arc::new(Proxy {
-        routes: RouteTable::new(cfg.routes),
-        default_upstream: cfg.legacy.url.clone(),
-        legacy: LegacyClient::new(&cfg.legacy),
-        publisher: publisher.clone(),
-        metrics: metrics.clone(),
-        clock: opts.clock,
-        max_body_bytes: cfg.server.max_body_bytes,
-    });
-    let stack = ingress::stack::build(proxy, cfg.server.request_timeout, cfg.server.max_body_bytes);
-    let serve_opts = ServeOptions { header_read_timeout: cfg.server.header_read_timeout, grace: cfg.server.shutdown_grace };
+    let routes = Arc::new(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect()));
+    let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
-    let public = tokio::spawn(ingress::serve(public, stack, serve_opts, stopped.clone()));
+    let serve_opts = ServeOptions { header_read_timeout: cfg.server.header_read_timeout, grace: cfg.server.shutdown_grace };
+    let mut background = Vec::new();
+
+    if cfg.comparator.enabled || opts.role == Role::Comparator {
+        let comparator = Arc::new(Comparator {
+            routes: routes.clone(),
+            metrics: metrics.compare.clone(),
+            publisher: publisher.clone(),
+            parity_topic: kafka.parity_topic.clone(),
+            samples: samples.clone(),
+            parity_window: cfg.comparator.parity_window,
+        });
+        let input = Input { brokers: brokers.clone(), overrides: kafka.librdkafka.clone(), group_id: cfg.comparator.group_id.clone(), topic: kafka.outcomes_topic.clone() };
+        background.push(tokio::spawn(log_exit("comparator", comparator.run(input, stopped.clone()))));
+    }
+
+    let (public_addr, public) = if opts.role == Role::Proxy {
+        let waiters = Waiters::default();
+        if routes.iter().any(|r| r.new_path.await_outcome.is_some()) {
+            let run = waiters.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.outcomes_topic.clone(), stopped.clone());
+            background.push(tokio::spawn(log_exit("outcome waiters", run)));
+        }
+        let listener = TcpListener::bind(cfg.server.listen).await.with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
+        let addr = listener.local_addr()?;
+        let proxy = Arc::new(Proxy {
+            routes: routes.clone(),
+            default_upstream: cfg.legacy.url.clone(),
+            legacy: LegacyClient::new(&cfg.legacy),
+            publisher: publisher.clone(),
+            metrics: metrics.clone(),
+            clock: opts.clock,
+            max_body_bytes: cfg.server.max_body_bytes,
+            outcomes_topic: kafka.outcomes_topic.clone(),
+            waiters,
+        });
+        let stack = ingress::stack::build(proxy, cfg.server.request_timeout, cfg.server.max_body_bytes);
+        (addr, Some(tokio::spawn(ingress::serve(listener, stack, serve_opts, stopped.clone()))))
+    } else {
+        (SocketAddr::from(([0, 0, 0, 0], 0)), None)
+    };
+
+    let admin_listener = TcpListener::bind(cfg.admin.listen).await.with_context(|| format!("binding admin.listen {}", cfg.admin.listen))?;
+    let admin_addr = admin_listener.local_addr()?;
     let admin_state = Arc::new(Admin {
         metrics: metrics.clone(),
         publisher: publisher.clone(),
         embedded_bootstrap: broker.as_ref().map(|b| b.bootstrap_servers().to_string()),
+        routes: routes.clone(),
+        samples: samples.clone(),
     });
-    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, serve_opts, stopped));
-    tracing::info!(%public_addr, %admin_addr, %brokers, "strangler started");
+    background.push(tokio::spawn(admin::serve(admin_listener, admin_state, serve_opts, stopped)));
+    tracing::info!(%public_addr, %admin_addr, %brokers, role = ?opts.role, "strangler started");
 
     Ok(Running {
         public_addr,
@@ -117,26 +153,72 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         brokers,
         embedded: broker.is_some(),
         metrics,
+        routes,
+        samples,
         publisher,
-        flush_timeout: cfg.kafka.flush_timeout,
+        flush_timeout: kafka.flush_timeout,
         stop,
         public,
-        admin,
+        background,
         _broker: broker,
     })
 }
 
+/// Creates the routes' topics and the outcomes and parity topics.
+async fn ensure_topics(cfg: &Validated, brokers: &str, embedded: Option<&EmbeddedBroker>) -> anyhow::Result<()> {
+    let mut wanted: BTreeSet<String> = cfg.routes.iter().map(|r| r.topic.clone()).collect();
+    wanted.insert(cfg.kafka.outcomes_topic.clone());
+    wanted.insert(cfg.kafka.parity_topic.clone());
+    match (embedded, cfg.kafka.create_topics) {
+        (Some(embedded), _) => {
+            for topic in &wanted {
+                embedded.create_topic(topic, cfg.kafka.partitions)?;
+            }
+        }
+        (None, true) => {
+            let wanted: Vec<String> = wanted.into_iter().collect();
+            topics::ensure(brokers, &cfg.kafka.librdkafka, &wanted, cfg.kafka.partitions, cfg.kafka.replication_factor)
+                .await
+                .with_context(|| format!("creating topics on {brokers}"))?;
+        }
+        (None, false) => {}
+    }
+    Ok(())
+}
+
+async fn log_exit(what: &'static str, task: impl std::future::Future<Output = anyhow::Result<()>>) {
+    if let Err(e) = task.await {
+        tracing::error!(task = what, error = %e, "background task stopped");
+    }
+}
+
 impl Running {
+    /// Sets a route's mode and share on this process. Returns false for an unknown route.
+    pub fn dial(&self, route: &str, mode: Mode, share: Share) -> bool {
+        match self.routes.get(route) {
+            Some(r) => {
+                r.dial.set(mode, share);
+                tracing::info!(route, mode = mode.as_str(), share = share.percent(), "route dialled");
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish (bounded by `server.shutdown_grace_ms`),
-    /// then flushes the producer (bounded by `kafka.flush_timeout_ms`).
+    /// then flushes the producers (bounded by `kafka.flush_timeout_ms`).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.public.await;
+        if let Some(public) = self.public {
+            let _ = public.await;
+        }
         let left = self.publisher.flush(self.flush_timeout).await;
         if left > 0 {
             tracing::error!(unflushed = left, "events still queued for Kafka at exit");
         }
-        let _ = self.admin.await;
+        for task in self.background {
+            let _ = task.await;
+        }
         tracing::info!("strangler stopped");
     }
 }

@@ -25,7 +25,16 @@ pub struct Validated {
     pub admin: Admin,
     pub legacy: Legacy,
     pub kafka: Kafka,
+    pub comparator: Comparator,
     pub routes: Vec<Route>,
+}
+
+/// `[comparator]`.
+#[derive(Debug, Clone)]
+pub struct Comparator {
+    pub enabled: bool,
+    pub group_id: String,
+    pub parity_window: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +67,8 @@ pub struct Kafka {
     pub partitions: i32,
     pub replication_factor: i32,
     pub flush_timeout: Duration,
+    pub outcomes_topic: String,
+    pub parity_topic: String,
     pub librdkafka: BTreeMap<String, String>,
 }
 

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::compare::rules::{BodyRule, StatusRule};
+use crate::route::assign::Mode as RouteMode;
+use crate::route::{OnPublishFailure, OnTimeout};
 use crate::verify::{Algorithm, Encoding, Mode};
 
 /// The whole file.
@@ -20,8 +23,29 @@ pub struct RawConfig {
     pub legacy: RawLegacy,
     #[serde(default)]
     pub kafka: RawKafka,
+    #[serde(default)]
+    pub comparator: RawComparator,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
+}
+
+/// `[comparator]`: joins legacy and new outcomes and records parity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComparator {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_comparator_group")]
+    pub group_id: String,
+    /// Comparisons in the sliding window behind `strangler_parity_ratio`.
+    #[serde(default = "default_parity_window")]
+    pub parity_window: usize,
+}
+
+impl Default for RawComparator {
+    fn default() -> Self {
+        Self { enabled: true, group_id: default_comparator_group(), parity_window: default_parity_window() }
+    }
 }
 
 /// `[server]`: the public listener webhook senders talk to.
@@ -74,6 +98,10 @@ pub struct RawKafka {
     pub replication_factor: i32,
     #[serde(default = "default_flush_timeout_ms")]
     pub flush_timeout_ms: u64,
+    #[serde(default = "default_outcomes_topic")]
+    pub outcomes_topic: String,
+    #[serde(default = "default_parity_topic")]
+    pub parity_topic: String,
     /// Passed to librdkafka as-is, after strangler's own settings, so an operator can override them.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
@@ -92,6 +120,76 @@ pub struct RawRoute {
     pub signature: RawSignature,
     #[serde(default)]
     pub event: RawEvent,
+    #[serde(default = "default_route_mode")]
+    pub mode: RouteMode,
+    /// Percent of entities owned by the new path in `split` mode, two decimals at most.
+    #[serde(default)]
+    pub share: f64,
+    /// Assignment salt; defaults to the route name. Changing it reshuffles every entity.
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub new_path_response: RawNewPath,
+    #[serde(default = "default_on_timeout")]
+    pub on_timeout: OnTimeout,
+    #[serde(default = "default_on_publish_failure")]
+    pub on_publish_failure: OnPublishFailure,
+    #[serde(default = "default_publish_timeout_ms")]
+    pub publish_timeout_ms: u64,
+    #[serde(default)]
+    pub compare: RawCompare,
+}
+
+/// What a new-owned request is answered with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNewPath {
+    #[serde(default = "default_new_status")]
+    pub status: u16,
+    #[serde(default = "default_new_body")]
+    pub body: String,
+    pub content_type: Option<String>,
+    /// Wait this long for the new service's outcome and answer with it.
+    pub await_outcome_ms: Option<u64>,
+}
+
+impl Default for RawNewPath {
+    fn default() -> Self {
+        Self { status: default_new_status(), body: default_new_body(), content_type: None, await_outcome_ms: None }
+    }
+}
+
+/// How a route's legacy and new outcomes are compared.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare {
+    #[serde(default = "default_window_ms")]
+    pub window_ms: u64,
+    #[serde(default = "default_status_rule")]
+    pub status: StatusRule,
+    #[serde(default = "default_body_rule")]
+    pub body: BodyRule,
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    #[serde(default)]
+    pub numeric_tolerance: f64,
+    #[serde(default)]
+    pub unordered: Vec<String>,
+    #[serde(default = "default_samples")]
+    pub samples: usize,
+}
+
+impl Default for RawCompare {
+    fn default() -> Self {
+        Self {
+            window_ms: default_window_ms(),
+            status: default_status_rule(),
+            body: default_body_rule(),
+            ignore: Vec::new(),
+            numeric_tolerance: 0.0,
+            unordered: Vec::new(),
+            samples: default_samples(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +262,8 @@ impl Default for RawKafka {
             partitions: default_partitions(),
             replication_factor: default_replication_factor(),
             flush_timeout_ms: default_flush_timeout_ms(),
+            outcomes_topic: default_outcomes_topic(),
+            parity_topic: default_parity_topic(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -213,4 +313,46 @@ const fn default_mode() -> Mode {
 }
 const fn default_tolerance_secs() -> u64 {
     300
+}
+fn default_outcomes_topic() -> String {
+    "strangler.outcomes".into()
+}
+fn default_parity_topic() -> String {
+    "strangler.parity".into()
+}
+fn default_comparator_group() -> String {
+    "strangler-comparator".into()
+}
+const fn default_parity_window() -> usize {
+    1000
+}
+const fn default_route_mode() -> RouteMode {
+    RouteMode::Shadow
+}
+const fn default_on_timeout() -> OnTimeout {
+    OnTimeout::Static
+}
+const fn default_on_publish_failure() -> OnPublishFailure {
+    OnPublishFailure::Legacy
+}
+const fn default_publish_timeout_ms() -> u64 {
+    5_000
+}
+const fn default_new_status() -> u16 {
+    202
+}
+fn default_new_body() -> String {
+    r#"{"accepted":true}"#.into()
+}
+const fn default_window_ms() -> u64 {
+    30_000
+}
+const fn default_status_rule() -> StatusRule {
+    StatusRule::Exact
+}
+const fn default_body_rule() -> BodyRule {
+    BodyRule::Json
+}
+const fn default_samples() -> usize {
+    20
 }

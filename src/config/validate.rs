@@ -8,10 +8,15 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, Uri};
 
-use super::raw::{RawConfig, RawEvent, RawRoute, RawSignature};
-use super::{Admin, ConfigError, Kafka, Legacy, Server, Validated};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+
+use super::raw::{RawCompare, RawConfig, RawEvent, RawRoute, RawSignature};
+use super::{Admin, Comparator, ConfigError, Kafka, Legacy, Server, Validated};
+use crate::compare::rules::{CompareRules, PointerPattern};
 use crate::event::spec::{scheme_type_default, EventSpec, Field, TypeSource};
-use crate::route::Route;
+use crate::route::assign::Share;
+use crate::route::{CompareSpec, Dial, NewPath, Route};
 use crate::verify::{Algorithm, Encoding, HmacScheme, Scheme, Secret, Verifier};
 
 /// Environment lookup, injected so tests need not touch the process environment.
@@ -43,7 +48,19 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         partitions: raw.kafka.partitions,
         replication_factor: raw.kafka.replication_factor,
         flush_timeout: Duration::from_millis(raw.kafka.flush_timeout_ms),
+        outcomes_topic: raw.kafka.outcomes_topic.clone(),
+        parity_topic: raw.kafka.parity_topic.clone(),
         librdkafka: raw.kafka.librdkafka.clone(),
+    };
+    for (key, topic) in [("kafka.outcomes_topic", &kafka.outcomes_topic), ("kafka.parity_topic", &kafka.parity_topic)] {
+        if !topic_name_ok(topic) {
+            errs.push(ConfigError::new(key, TOPIC_EXPECTED, format!("`{topic}`")));
+        }
+    }
+    let comparator = Comparator {
+        enabled: raw.comparator.enabled,
+        group_id: raw.comparator.group_id.clone(),
+        parity_window: raw.comparator.parity_window.max(1),
     };
     if raw.kafka.partitions < 1 {
         errs.push(ConfigError::new("kafka.partitions", "at least 1", raw.kafka.partitions.to_string()));
@@ -71,7 +88,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         }
     }
     if errs.is_empty() {
-        Ok(Validated { server, admin, legacy, kafka, routes })
+        Ok(Validated { server, admin, legacy, kafka, comparator, routes })
     } else {
         Err(errs)
     }
@@ -116,6 +133,15 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
     if errs.len() != before {
         return None;
     }
+    let share = Share::from_percent(r.share).unwrap_or_else(|found| {
+        errs.push(ConfigError::new(format!("{at}.share"), "a percent from 0 to 100 with at most two decimals", found));
+        Share::ZERO
+    });
+    let new_path = new_path(at, r, errs);
+    let compare = compare_spec(&format!("{at}.compare"), &r.compare, errs);
+    if errs.len() != before {
+        return None;
+    }
     Some(Route {
         name: r.name.clone(),
         method,
@@ -124,7 +150,55 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
         upstream,
         verifier: verifier?,
         event: event?,
+        salt: r.salt.clone().unwrap_or_else(|| r.name.clone()),
+        dial: Dial::new(r.mode, share),
+        new_path,
+        compare,
     })
+}
+
+fn new_path(at: &str, r: &RawRoute, errs: &mut Vec<ConfigError>) -> NewPath {
+    let n = &r.new_path_response;
+    let status = StatusCode::from_u16(n.status).ok().filter(|s| s.as_u16() >= 200).unwrap_or_else(|| {
+        errs.push(ConfigError::new(format!("{at}.new_path_response.status"), "an HTTP status from 200 to 599", n.status.to_string()));
+        StatusCode::ACCEPTED
+    });
+    let default_type = if serde_json::from_str::<serde_json::Value>(&n.body).is_ok() { "application/json" } else { "text/plain; charset=utf-8" };
+    let content_type = HeaderValue::from_str(n.content_type.as_deref().unwrap_or(default_type)).unwrap_or_else(|_| {
+        errs.push(ConfigError::new(format!("{at}.new_path_response.content_type"), "a valid header value", format!("{:?}", n.content_type)));
+        HeaderValue::from_static("application/json")
+    });
+    NewPath {
+        status,
+        body: Bytes::from(n.body.clone()),
+        content_type,
+        await_outcome: n.await_outcome_ms.map(|ms| millis(&format!("{at}.new_path_response.await_outcome_ms"), ms, errs)),
+        on_timeout: r.on_timeout,
+        on_publish_failure: r.on_publish_failure,
+        publish_timeout: millis(&format!("{at}.publish_timeout_ms"), r.publish_timeout_ms, errs),
+    }
+}
+
+fn compare_spec(at: &str, c: &RawCompare, errs: &mut Vec<ConfigError>) -> CompareSpec {
+    let patterns = |key: &str, list: &[String], errs: &mut Vec<ConfigError>| -> Vec<PointerPattern> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(j, p)| {
+                PointerPattern::parse(p).map_err(|expected| errs.push(ConfigError::new(format!("{at}.{key}[{j}]"), expected, format!("`{p}`")))).ok()
+            })
+            .collect()
+    };
+    if !(c.numeric_tolerance >= 0.0 && c.numeric_tolerance.is_finite()) {
+        errs.push(ConfigError::new(format!("{at}.numeric_tolerance"), "a number of 0 or more", c.numeric_tolerance.to_string()));
+    }
+    let rules = CompareRules {
+        status: c.status,
+        body: c.body,
+        ignore: patterns("ignore", &c.ignore, errs),
+        numeric_tolerance: c.numeric_tolerance,
+        unordered: patterns("unordered", &c.unordered, errs),
+    };
+    CompareSpec { rules, window: millis(&format!("{at}.window_ms"), c.window_ms, errs), samples: c.samples }
 }
 
 fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mut Vec<ConfigError>) -> Option<Verifier> {
@@ -307,4 +381,10 @@ fn upstream_url(key: &str, s: &str, errs: &mut Vec<ConfigError>) -> Uri {
             Uri::from_static("http://invalid")
         }
     }
+}
+
+const TOPIC_EXPECTED: &str = "a Kafka topic name (letters, digits, `.`, `_`, `-`; at most 249)";
+
+fn topic_name_ok(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 249 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }

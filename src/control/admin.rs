@@ -11,7 +11,10 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::compare::comparator::Samples;
 use crate::ingress::{self, full, Body, ServeOptions};
+use crate::route::assign::Mode;
+use crate::route::{Route, RouteTable};
 use crate::publish::Publisher;
 use crate::telemetry::Metrics;
 
@@ -24,6 +27,8 @@ pub struct Admin {
     pub publisher: Publisher,
     /// Set when running on the embedded broker: `/readyz` says nothing is durable.
     pub embedded_bootstrap: Option<String>,
+    pub routes: Arc<RouteTable>,
+    pub samples: Arc<Samples>,
 }
 
 impl Admin {
@@ -35,6 +40,14 @@ impl Admin {
         match req.uri().path() {
             "/metrics" => {
                 self.publisher.refresh_gauges();
+                for r in self.routes.iter() {
+                    let share = match r.dial.get() {
+                        (Mode::Cutover, _) => 100.0,
+                        (Mode::Split, share) => share.percent(),
+                        _ => 0.0,
+                    };
+                    self.metrics.routing.share.with_label_values(&[&r.name]).set(share);
+                }
                 let mut resp = Response::new(full(self.metrics.render()));
                 resp.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
@@ -55,9 +68,47 @@ impl Admin {
                 }
                 json(if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
             }
-            _ => json(StatusCode::NOT_FOUND, serde_json::json!({"error": {"code": "not_found"}})),
+            "/api/routes" => json(StatusCode::OK, serde_json::json!({ "routes": self.routes.iter().map(|r| self.route_view(r)).collect::<Vec<_>>() })),
+            path => match path.strip_prefix("/api/routes/").map(|rest| rest.split_once('/').unwrap_or((rest, ""))) {
+                Some((name, "")) => match self.routes.get(name) {
+                    Some(r) => json(StatusCode::OK, self.route_view(r)),
+                    None => not_found(name),
+                },
+                Some((name, "mismatches")) => match self.routes.get(name) {
+                    Some(r) => json(StatusCode::OK, serde_json::json!({"route": r.name, "samples": self.samples.get(&r.name)})),
+                    None => not_found(name),
+                },
+                _ => json(StatusCode::NOT_FOUND, serde_json::json!({"error": {"code": "not_found"}})),
+            },
         }
     }
+}
+
+impl Admin {
+    /// A route's dial and parity, as the admin API shows it.
+    fn route_view(&self, r: &Route) -> serde_json::Value {
+        let (mode, share) = r.dial.get();
+        let counts: serde_json::Map<String, serde_json::Value> = ["match", "mismatch", "missing_new", "missing_legacy"]
+            .iter()
+            .map(|result| (result.to_string(), self.metrics.compare.parity.with_label_values(&[r.name.as_str(), result]).get().into()))
+            .collect();
+        serde_json::json!({
+            "name": r.name,
+            "method": r.method.as_str(),
+            "path": r.path,
+            "topic": r.topic,
+            "mode": mode.as_str(),
+            "share_percent": share.percent(),
+            "parity": {
+                "ratio": self.metrics.compare.ratio.with_label_values(&[&r.name]).get(),
+                "counts": counts,
+            },
+        })
+    }
+}
+
+fn not_found(route: &str) -> Response<Body> {
+    json(StatusCode::NOT_FOUND, serde_json::json!({"error": {"code": "unknown_route", "message": format!("no route named `{route}`")}}))
 }
 
 /// Serves the admin endpoints until shutdown.

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::HeaderMap;
 
+use crate::compare::outcome::EventMode;
 use crate::route::Route;
 use crate::verify::{Verified, Webhook};
 use spec::{Field, TypeSource, FALLBACK_TYPE};
@@ -45,13 +46,25 @@ pub struct CanonicalEvent {
 }
 
 impl CanonicalEvent {
+    /// Records who owns the event: `live` for the new path, `shadow` for the monolith.
+    pub fn assign(&mut self, owner: Owner) {
+        let mode = match owner {
+            Owner::New => EventMode::Live,
+            Owner::Legacy => EventMode::Shadow,
+        };
+        self.headers.retain(|(k, _)| k != "ce_stranglermode" && k != "ce_stranglerowner");
+        self.headers.push(("ce_stranglermode".into(), mode.as_str().into()));
+        self.headers.push(("ce_stranglerowner".into(), owner.as_str().into()));
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
-/// Maps a verified webhook for `route`. `mode` is `shadow` or `live`.
-pub fn canonicalize(route: &Route, webhook: &Verified<Webhook>, owner: Owner, mode: &str, now: SystemTime) -> CanonicalEvent {
+/// Maps a verified webhook for `route`. The owner and mode headers come later, from
+/// [`CanonicalEvent::assign`], since the owner depends on the key computed here.
+pub fn canonicalize(route: &Route, webhook: &Verified<Webhook>, now: SystemTime) -> CanonicalEvent {
     let w = webhook.get();
     let spec = &route.event;
     let body = Body::new(&w.body);
@@ -87,8 +100,6 @@ pub fn canonicalize(route: &Route, webhook: &Verified<Webhook>, owner: Owner, mo
     headers.extend([
         ("ce_partitionkey".to_string(), key.clone()),
         ("ce_stranglerroute".into(), route.name.clone()),
-        ("ce_stranglermode".into(), mode.to_string()),
-        ("ce_stranglerowner".into(), owner.as_str().to_string()),
         ("ce_stranglersignature".into(), webhook.status().label().to_string()),
     ]);
     for trace in ["traceparent", "tracestate"] {
@@ -158,7 +169,9 @@ mod tests {
         }
         let w = Webhook { method: Method::POST, uri: Uri::from_static("/r"), headers: map, body: Bytes::from_static(body) };
         let verified = route.verifier.check(w, UNIX_EPOCH).unwrap();
-        canonicalize(route, &verified, Owner::Legacy, "shadow", UNIX_EPOCH + Duration::from_millis(1_700_000_000_123))
+        let mut e = canonicalize(route, &verified, UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        e.assign(Owner::Legacy);
+        e
     }
 
     #[test]
@@ -201,6 +214,11 @@ mod tests {
         assert_eq!(e.header("ce_time"), Some("2023-11-14T22:13:20.123Z"));
         assert_eq!(e.header("ce_stranglersignature"), Some("unchecked"));
         assert_eq!(e.header("ce_subject"), None);
+        assert_eq!((e.header("ce_stranglermode"), e.header("ce_stranglerowner")), (Some("shadow"), Some("legacy")));
+        let mut live = e.clone();
+        live.assign(Owner::New);
+        assert_eq!((live.header("ce_stranglermode"), live.header("ce_stranglerowner")), (Some("live"), Some("new")));
+        assert_eq!(live.headers.len(), e.headers.len());
     }
 
     #[test]

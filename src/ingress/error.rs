@@ -9,6 +9,9 @@ use super::{Body, Outcome};
 use crate::legacy::LegacyError;
 use crate::verify::VerifyError;
 
+/// Seconds a sender is asked to wait after `publish_failed`.
+pub const RETRY_AFTER_SECS: &str = "5";
+
 /// Something the proxy answers instead of the monolith.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -22,6 +25,10 @@ pub enum ProxyError {
     Legacy(LegacyError),
     #[error("the request did not complete within the server's request timeout")]
     RequestTimeout,
+    #[error("the event could not be handed to Kafka in time; retry later")]
+    PublishFailed,
+    #[error("the new service's outcome did not arrive in time")]
+    OutcomeTimeout,
 }
 
 impl ProxyError {
@@ -32,6 +39,8 @@ impl ProxyError {
             ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::Legacy(LegacyError::Timeout(_)) | ProxyError::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Legacy(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::PublishFailed => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::OutcomeTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -45,6 +54,8 @@ impl ProxyError {
             ProxyError::Legacy(LegacyError::Timeout(_)) => "upstream_timeout",
             ProxyError::Legacy(LegacyError::Failed(_)) => "upstream_failed",
             ProxyError::RequestTimeout => "request_timeout",
+            ProxyError::PublishFailed => "publish_failed",
+            ProxyError::OutcomeTimeout => "outcome_timeout",
         }
     }
 
@@ -60,6 +71,9 @@ impl ProxyError {
         let mut resp = Response::new(super::full(body.to_string()));
         *resp.status_mut() = self.status();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if matches!(self, ProxyError::PublishFailed) {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
         resp.extensions_mut().insert(Outcome { route: route.to_owned().into(), outcome: self.code() });
         resp
     }

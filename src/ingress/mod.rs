@@ -6,6 +6,7 @@
 pub mod body_limit;
 pub mod error;
 pub mod metrics;
+pub mod new_path;
 pub mod proxy;
 pub mod stack;
 pub mod timeout;

@@ -1,6 +1,9 @@
-//! The per-request flow: match a route, verify, canonicalize, publish (shadow), forward to legacy.
+//! The per-request flow: match a route, verify, canonicalize, assign an owner, then take the
+//! legacy path (forward, publish the shadow event and the legacy outcome) or the new one
+//! ([`super::new_path`]).
 //!
-//! Unmatched requests stream through to the default upstream untouched and are never published.
+//! Unmatched requests, and routes in passthrough mode, stream through to the monolith untouched
+//! and are never published.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,15 +12,18 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
-use http::{Request, Response, Uri};
+use http::{header, Request, Response, Uri};
 use http_body_util::BodyExt;
 use tower::Service;
 
 use super::error::ProxyError;
-use super::{Body, ConnInfo, Outcome, REQUEST_ID};
-use crate::event::{canonicalize, Owner};
+use super::{full, Body, ConnInfo, Outcome as Tag, REQUEST_ID};
+use crate::compare::outcome::{EventMode, Outcome, Source};
+use crate::compare::waiters::Waiters;
+use crate::event::{canonicalize, CanonicalEvent, Owner};
 use crate::legacy::LegacyClient;
 use crate::publish::Publisher;
+use crate::route::assign::{assign, Mode};
 use crate::route::{Route, RouteTable};
 use crate::telemetry::{Metrics, UNMATCHED};
 use crate::verify::{SignatureStatus, Webhook};
@@ -27,14 +33,16 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
-    pub routes: RouteTable,
+    pub routes: Arc<RouteTable>,
     pub default_upstream: Uri,
     pub legacy: LegacyClient,
     pub publisher: Publisher,
     pub metrics: Metrics,
     pub clock: Clock,
-    /// Same limit as the body-limit layer, for the error message.
+    /// Same limit as the body-limit layer; also caps captured legacy responses.
     pub max_body_bytes: usize,
+    pub outcomes_topic: String,
+    pub waiters: Waiters,
 }
 
 impl Proxy {
@@ -45,6 +53,7 @@ impl Proxy {
         let route = self.routes.find(req.method(), req.uri().path()).cloned();
         let result = match &route {
             None => self.forward(UNMATCHED, &self.default_upstream, req, peer).await,
+            Some(route) if route.dial.get().0 == Mode::Passthrough => self.forward(&route.name, &route.upstream, req, peer).await,
             Some(route) => self.webhook(route, req, peer).await,
         };
         let label = route.as_ref().map_or(UNMATCHED, |r| r.name.as_str());
@@ -54,8 +63,7 @@ impl Proxy {
     async fn webhook(&self, route: &Arc<Route>, req: Request<Body>, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
         let body = body.collect().await.map_err(|e| body_error(e, self.max_body_bytes))?.to_bytes();
-        let webhook =
-            Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
+        let webhook = Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
         let now = (self.clock)();
         let verified = route.verifier.check(webhook, now).map_err(|rejected| {
             self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), "enforce"]).inc();
@@ -67,31 +75,53 @@ impl Proxy {
             tracing::warn!(route = %route.name, reason = e.reason(), error = %e, "signature invalid, forwarded (observe mode)");
         }
 
-        // Shadow: the monolith owns every request; the event is enqueued now and delivered off
-        // the response path, so Kafka's speed never shows in the sender's latency.
-        let event = canonicalize(route, &verified, Owner::Legacy, "shadow", now);
-        self.publisher.publish(&route.name, event);
-
+        let mut event = canonicalize(route, &verified, now);
+        let (mode, share) = route.dial.get();
+        let owner = assign(mode, &route.salt, &event.key, share);
+        event.assign(owner);
+        self.metrics.routing.assignments.with_label_values(&[&route.name, owner.as_str()]).inc();
         let (webhook, _) = verified.into_parts();
         parts.headers = webhook.headers;
-        let req = Request::from_parts(parts, super::full(webhook.body));
-        self.forward(&route.name, &route.upstream, req, peer).await
+        let req = Request::from_parts(parts, webhook.body);
+        match owner {
+            Owner::Legacy => self.legacy_owned(route, req, event, peer).await,
+            Owner::New => self.new_owned(route, req, event, peer).await,
+        }
     }
 
-    async fn forward(
-        &self,
-        route: &str,
-        upstream: &Uri,
-        req: Request<Body>,
-        peer: SocketAddr,
-    ) -> Result<Response<Body>, ProxyError> {
+    /// The monolith owns the request: the event is published as shadow off the response path,
+    /// and the monolith's answer is captured as the legacy outcome.
+    async fn legacy_owned(&self, route: &Route, req: Request<bytes::Bytes>, event: CanonicalEvent, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
+        let event_id = event.id.clone();
+        self.publisher.publish(&route.name, event);
         let start = Instant::now();
-        let result = self.legacy.forward(upstream, req, peer).await;
-        match result {
+        let resp = self.forward(&route.name, &route.upstream, req.map(full), peer).await?;
+        let (parts, body) = resp.into_parts();
+        let body = read_capped(body, self.max_body_bytes)
+            .await
+            .map_err(|e| ProxyError::Legacy(crate::legacy::LegacyError::Failed(format!("reading the monolith's response: {e}"))))?;
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let outcome = Outcome::from_response(&event_id, &route.name, Source::Legacy, EventMode::Shadow, parts.status.as_u16(), content_type, &body, latency_ms, "strangler");
+        self.send_outcome(&outcome);
+        Ok(Response::from_parts(parts, full(body)))
+    }
+
+    pub(super) fn send_outcome(&self, outcome: &Outcome) {
+        match serde_json::to_vec(outcome) {
+            Ok(value) => self.publisher.send_record(&self.outcomes_topic, &outcome.event_id, value, "outcome"),
+            Err(e) => tracing::error!(error = %e, "encoding an outcome failed"),
+        }
+    }
+
+    /// Forwards to the monolith and streams its answer back.
+    pub(super) async fn forward(&self, route: &str, upstream: &Uri, req: Request<Body>, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
+        let start = Instant::now();
+        match self.legacy.forward(upstream, req, peer).await {
             Ok(resp) => {
                 self.metrics.legacy.latency.with_label_values(&[route]).observe(start.elapsed().as_secs_f64());
                 let mut resp = resp.map(|b| b.map_err(Into::into).boxed());
-                resp.extensions_mut().insert(Outcome { route: route.to_owned().into(), outcome: "forwarded" });
+                resp.extensions_mut().insert(Tag { route: route.to_owned().into(), outcome: "forwarded" });
                 Ok(resp)
             }
             Err(e) => {
@@ -101,6 +131,20 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Reads a whole body, refusing more than `limit` bytes.
+async fn read_capped(mut body: Body, limit: usize) -> Result<bytes::Bytes, String> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(format!("more than {limit} bytes"));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
 }
 
 fn body_error(e: crate::BoxError, limit: usize) -> ProxyError {

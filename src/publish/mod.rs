@@ -64,26 +64,72 @@ impl Overflow for LogAndDrop {
     }
 }
 
-/// The shared Kafka producer for canonical events.
+/// The shared Kafka producers: one for shadow events and records, one for live events.
 #[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer,
+    /// Live events wait for their acknowledgement on the request path; this producer's
+    /// `message.timeout.ms` is the routes' publish timeout, so librdkafka itself gives up in time.
+    live: FutureProducer,
     metrics: PublishMetrics,
     overflow: Arc<dyn Overflow>,
 }
 
+fn record(event: &CanonicalEvent) -> FutureRecord<'_, [u8], [u8]> {
+    let headers = event.headers.iter().fold(OwnedHeaders::new_with_capacity(event.headers.len()), |h, (k, v)| {
+        h.insert(Header { key: k, value: Some(v.as_bytes()) })
+    });
+    FutureRecord::to(&event.topic).key(event.key.as_bytes()).payload(event.value.as_ref()).headers(headers)
+}
+
 impl Publisher {
-    pub fn new(producer: FutureProducer, metrics: PublishMetrics, overflow: Arc<dyn Overflow>) -> Self {
-        Self { producer, metrics, overflow }
+    pub fn new(producer: FutureProducer, live: FutureProducer, metrics: PublishMetrics, overflow: Arc<dyn Overflow>) -> Self {
+        Self { producer, live, metrics, overflow }
+    }
+
+    /// Publishes a live event and waits for the broker's acknowledgement. On failure the event is
+    /// not handed to the overflow: the route's `on_publish_failure` decides instead.
+    pub async fn publish_live(&self, route: &str, event: &CanonicalEvent) -> Result<(), (FailReason, KafkaError)> {
+        let result = match self.live.send_result(record(event)) {
+            Ok(delivery) => match delivery.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((e, _))) => Err((FailReason::of(&e), e)),
+                Err(_) => Err((FailReason::Canceled, KafkaError::Canceled)),
+            },
+            Err((e, _)) => Err((FailReason::of(&e), e)),
+        };
+        match &result {
+            Ok(()) => self.metrics.published.with_label_values(&[route]).inc(),
+            Err((reason, _)) => self.metrics.failed.with_label_values(&[route, reason.as_str()]).inc(),
+        }
+        result
+    }
+
+    /// Enqueues a JSON record (an outcome or a parity result) without waiting. `kind` labels failures.
+    pub fn send_record(&self, topic: &str, key: &str, value: Vec<u8>, kind: &'static str) {
+        let record = FutureRecord::to(topic).key(key.as_bytes()).payload(&value);
+        let metrics = self.metrics.clone();
+        let failed = move |e: &KafkaError| {
+            metrics.records_failed.with_label_values(&[kind]).inc();
+            tracing::error!(kind, error = %e, "record not published");
+        };
+        match self.producer.send_result(record) {
+            Ok(delivery) => {
+                tokio::spawn(async move {
+                    match delivery.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err((e, _))) => failed(&e),
+                        Err(_) => failed(&KafkaError::Canceled),
+                    }
+                });
+            }
+            Err((e, _)) => failed(&e),
+        }
     }
 
     /// Enqueues `event` and returns without waiting for Kafka. Must be called inside a tokio runtime.
     pub fn publish(&self, route: &str, event: CanonicalEvent) {
-        let headers = event.headers.iter().fold(OwnedHeaders::new_with_capacity(event.headers.len()), |h, (k, v)| {
-            h.insert(Header { key: k, value: Some(v.as_bytes()) })
-        });
-        let record = FutureRecord::to(&event.topic).key(event.key.as_bytes()).payload(event.value.as_ref()).headers(headers);
-        match self.producer.send_result(record) {
+        match self.producer.send_result(record(&event)) {
             Ok(delivery) => {
                 let this = self.clone();
                 let route = route.to_string();
@@ -106,7 +152,7 @@ impl Publisher {
 
     /// Refreshes the queue-depth gauge (called at each scrape).
     pub fn refresh_gauges(&self) {
-        self.metrics.queue_depth.set(i64::from(self.producer.in_flight_count()));
+        self.metrics.queue_depth.set(i64::from(self.producer.in_flight_count() + self.live.in_flight_count()));
     }
 
     /// True when broker metadata can be fetched within `timeout`.
@@ -117,10 +163,11 @@ impl Publisher {
 
     /// Waits up to `timeout` for every queued event to be acknowledged. Returns those still queued.
     pub async fn flush(&self, timeout: Duration) -> i32 {
-        let producer = self.producer.clone();
+        let (producer, live) = (self.producer.clone(), self.live.clone());
         tokio::task::spawn_blocking(move || {
+            let _ = live.flush(timeout);
             let _ = producer.flush(timeout);
-            producer.in_flight_count()
+            producer.in_flight_count() + live.in_flight_count()
         })
         .await
         .unwrap_or(-1)

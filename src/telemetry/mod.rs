@@ -5,7 +5,7 @@
 
 pub mod logging;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Route label for requests that matched no route and passed straight through.
 pub const UNMATCHED: &str = "_unmatched";
@@ -21,6 +21,34 @@ pub struct Metrics {
     pub verify: VerifyMetrics,
     pub legacy: LegacyMetrics,
     pub publish: PublishMetrics,
+    pub routing: RoutingMetrics,
+    pub compare: CompareMetrics,
+}
+
+/// Ownership decisions and the new path.
+#[derive(Clone)]
+pub struct RoutingMetrics {
+    /// `strangler_assignments_total{route,owner}`.
+    pub assignments: IntCounterVec,
+    /// `strangler_fallbacks_total{route,reason}`: new-owned requests sent to the monolith instead.
+    pub fallbacks: IntCounterVec,
+    /// `strangler_outcome_timeouts_total{route}`: awaited new outcomes that came too late.
+    pub outcome_timeouts: IntCounterVec,
+    /// `strangler_route_share_percent{route}`: the share currently dialled (100 in cutover, 0 in shadow).
+    pub share: GaugeVec,
+}
+
+/// The comparator.
+#[derive(Clone)]
+pub struct CompareMetrics {
+    /// `strangler_parity_total{route,result}`.
+    pub parity: IntCounterVec,
+    /// `strangler_parity_ratio{route}`: matches over the last `comparator.parity_window` results.
+    pub ratio: GaugeVec,
+    /// `strangler_outcomes_total{route,source,mode}`: outcome records read.
+    pub outcomes: IntCounterVec,
+    /// `strangler_outcomes_dropped_total{reason}`: undecodable, unknown route, late or duplicate.
+    pub dropped: IntCounterVec,
 }
 
 /// Requests at the public listener.
@@ -57,6 +85,8 @@ pub struct PublishMetrics {
     pub failed: IntCounterVec,
     /// `strangler_producer_queue_depth`: messages waiting in librdkafka, refreshed at each scrape.
     pub queue_depth: IntGauge,
+    /// `strangler_records_failed_total{kind}`: outcome and parity records Kafka did not take.
+    pub records_failed: IntCounterVec,
 }
 
 impl Metrics {
@@ -107,8 +137,26 @@ impl Metrics {
                 &["route", "reason"],
             )?,
             queue_depth,
+            records_failed: counter("strangler_records_failed_total", "Outcome and parity records Kafka did not take, by kind.", &["kind"])?,
         };
-        Ok(Self { registry, ingress, verify, legacy, publish })
+        let gauge = |name: &str, help: &str| -> prometheus::Result<GaugeVec> {
+            let g = GaugeVec::new(Opts::new(name, help), &["route"])?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let routing = RoutingMetrics {
+            assignments: counter("strangler_assignments_total", "Matched requests by route and owner.", &["route", "owner"])?,
+            fallbacks: counter("strangler_fallbacks_total", "New-owned requests forwarded to the monolith instead, by reason.", &["route", "reason"])?,
+            outcome_timeouts: counter("strangler_outcome_timeouts_total", "Awaited new outcomes that did not arrive in time.", &["route"])?,
+            share: gauge("strangler_route_share_percent", "Percent of entities owned by the new path.")?,
+        };
+        let compare = CompareMetrics {
+            parity: counter("strangler_parity_total", "Comparisons of legacy and new outcomes, by route and result.", &["route", "result"])?,
+            ratio: gauge("strangler_parity_ratio", "Share of matches among the last comparator.parity_window results.")?,
+            outcomes: counter("strangler_outcomes_total", "Outcome records read by the comparator.", &["route", "source", "mode"])?,
+            dropped: counter("strangler_outcomes_dropped_total", "Outcome records not compared, by reason.", &["reason"])?,
+        };
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare })
     }
 
     /// The Prometheus text exposition of every metric.

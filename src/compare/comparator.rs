@@ -1,0 +1,213 @@
+//! The comparator: a consumer group over the outcomes topic that joins each event's legacy and
+//! new outcomes, compares them under the route's rules, and records parity — metrics, the parity
+//! topic, and the last mismatch samples per route for the admin API.
+//!
+//! Outcomes are keyed by event id, so both outcomes of an event share a partition and replicas
+//! can split the partitions between them. Live events have no legacy side and are not compared.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Message;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::diff::{compare, FieldDiff};
+use super::join::{Joined, Joiner, Refused};
+use super::outcome::{EventMode, Outcome, Source};
+use crate::publish::producer::client_config;
+use crate::publish::Publisher;
+use crate::route::RouteTable;
+use crate::telemetry::CompareMetrics;
+
+/// Decided event ids remembered to refuse late records.
+const REMEMBER: usize = 200_000;
+
+/// One comparison's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParityResult {
+    Match,
+    Mismatch,
+    MissingNew,
+    MissingLegacy,
+}
+
+impl ParityResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParityResult::Match => "match",
+            ParityResult::Mismatch => "mismatch",
+            ParityResult::MissingNew => "missing_new",
+            ParityResult::MissingLegacy => "missing_legacy",
+        }
+    }
+}
+
+/// A parity record, as published on the parity topic.
+#[derive(Clone, Debug, Serialize)]
+pub struct Parity {
+    pub event_id: String,
+    pub route: String,
+    pub result: ParityResult,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<FieldDiff>,
+    pub legacy_status: Option<u16>,
+    pub new_status: Option<u16>,
+    pub at: String,
+}
+
+/// A kept mismatch, with both sides, for people to read.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sample {
+    pub event_id: String,
+    pub at: String,
+    pub diff: Vec<FieldDiff>,
+    pub legacy: Side,
+    pub new: Side,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Side {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// The last mismatches per route, shared with the admin API.
+#[derive(Default)]
+pub struct Samples {
+    by_route: Mutex<HashMap<String, VecDeque<Sample>>>,
+}
+
+impl Samples {
+    /// Newest first.
+    pub fn get(&self, route: &str) -> Vec<Sample> {
+        let map = self.by_route.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(route).map(|q| q.iter().rev().cloned().collect()).unwrap_or_default()
+    }
+
+    fn push(&self, route: &str, sample: Sample, keep: usize) {
+        let mut map = self.by_route.lock().unwrap_or_else(|p| p.into_inner());
+        let q = map.entry(route.to_string()).or_default();
+        q.push_back(sample);
+        while q.len() > keep {
+            q.pop_front();
+        }
+    }
+}
+
+/// The comparator's shared parts.
+pub struct Comparator {
+    pub routes: Arc<RouteTable>,
+    pub metrics: CompareMetrics,
+    pub publisher: Publisher,
+    pub parity_topic: String,
+    pub samples: Arc<Samples>,
+    /// Results behind the parity ratio gauge.
+    pub parity_window: usize,
+}
+
+/// Where the comparator reads from.
+pub struct Input {
+    pub brokers: String,
+    pub overrides: BTreeMap<String, String>,
+    pub group_id: String,
+    pub topic: String,
+}
+
+impl Comparator {
+    /// Consumes outcomes until `shutdown`.
+    pub async fn run(self: Arc<Self>, from: Input, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut cfg = client_config(&from.brokers, &from.overrides);
+        cfg.set("group.id", &from.group_id).set("enable.auto.commit", "true").set("auto.offset.reset", "earliest");
+        let consumer: StreamConsumer = cfg.create()?;
+        consumer.subscribe(&[&from.topic])?;
+        let mut state = State { joiner: Joiner::new(REMEMBER), recent: HashMap::new() };
+        loop {
+            let next = state.joiner.next_deadline().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                _ = tokio::time::sleep_until(next.into()) => {
+                    for joined in state.joiner.expire(Instant::now()) {
+                        self.decide(&mut state, joined);
+                    }
+                }
+                msg = consumer.recv() => match msg {
+                    Ok(m) => self.take(&mut state, m.payload()),
+                    Err(e) => tracing::warn!(error = %e, "reading outcomes"),
+                },
+            }
+        }
+    }
+
+    fn take(&self, state: &mut State, payload: Option<&[u8]>) {
+        let Some(Ok(outcome)) = payload.map(serde_json::from_slice::<Outcome>) else {
+            self.metrics.dropped.with_label_values(&["undecodable"]).inc();
+            return;
+        };
+        let Some(route) = self.routes.get(&outcome.route) else {
+            self.metrics.dropped.with_label_values(&["unknown_route"]).inc();
+            return;
+        };
+        let source = match outcome.source {
+            Source::Legacy => "legacy",
+            Source::New => "new",
+        };
+        self.metrics.outcomes.with_label_values(&[&route.name, source, outcome.mode.as_str()]).inc();
+        if outcome.mode == EventMode::Live {
+            return;
+        }
+        match state.joiner.offer(outcome, route.compare.window, Instant::now()) {
+            Ok(Some(joined)) => self.decide(state, joined),
+            Ok(None) => {}
+            Err(Refused::Late) => self.metrics.dropped.with_label_values(&["late"]).inc(),
+            Err(Refused::Duplicate) => self.metrics.dropped.with_label_values(&["duplicate"]).inc(),
+        }
+    }
+
+    fn decide(&self, state: &mut State, joined: Joined) {
+        let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let (route_name, parity) = match joined {
+            Joined::Pair { legacy, new } => {
+                let Some(route) = self.routes.get(&legacy.route) else { return };
+                let diff = compare(&route.compare.rules, &legacy, &new);
+                let result = if diff.is_empty() { ParityResult::Match } else { ParityResult::Mismatch };
+                if result == ParityResult::Mismatch {
+                    let side = |o: &Outcome| Side { status: o.status, body: o.body.clone() };
+                    let sample = Sample { event_id: legacy.event_id.clone(), at: at.clone(), diff: diff.clone(), legacy: side(&legacy), new: side(&new) };
+                    self.samples.push(&route.name, sample, route.compare.samples);
+                }
+                let parity = Parity { event_id: legacy.event_id, route: route.name.clone(), result, diff, legacy_status: Some(legacy.status), new_status: Some(new.status), at };
+                (route.name.clone(), parity)
+            }
+            Joined::Expired { have } => {
+                let (result, legacy_status, new_status) = match have.source {
+                    Source::Legacy => (ParityResult::MissingNew, Some(have.status), None),
+                    Source::New => (ParityResult::MissingLegacy, None, Some(have.status)),
+                };
+                let parity = Parity { event_id: have.event_id, route: have.route.clone(), result, diff: Vec::new(), legacy_status, new_status, at };
+                (have.route, parity)
+            }
+        };
+        self.metrics.parity.with_label_values(&[&route_name, parity.result.as_str()]).inc();
+        let window = state.recent.entry(route_name.clone()).or_default();
+        window.push_back(parity.result == ParityResult::Match);
+        while window.len() > self.parity_window {
+            window.pop_front();
+        }
+        let matches = window.iter().filter(|m| **m).count();
+        self.metrics.ratio.with_label_values(&[&route_name]).set(matches as f64 / window.len() as f64);
+        match serde_json::to_vec(&parity) {
+            Ok(value) => self.publisher.send_record(&self.parity_topic, &parity.event_id, value, "parity"),
+            Err(e) => tracing::error!(error = %e, "encoding a parity record failed"),
+        }
+    }
+}
+
+struct State {
+    joiner: Joiner,
+    /// Last results per route, `true` for a match.
+    recent: HashMap<String, VecDeque<bool>>,
+}
