@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use strangler::app::Role;
+use strangler::demo::scene::DemoOptions;
 use strangler::telemetry::logging::{self, LogFormat};
 
 #[derive(Parser)]
@@ -23,6 +25,28 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Run only the comparator (no public listener): joins outcomes and records parity.
+    Compare {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run the whole scene in one process: embedded broker, sample monolith, sample new
+    /// service, the proxy and a webhook generator. Shows parity within a minute.
+    Demo {
+        /// Start in split mode with this percent of customers owned by the new service.
+        #[arg(long)]
+        share: Option<f64>,
+        /// Webhooks per second.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Public listener.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Admin listener.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin: std::net::SocketAddr,
     },
     /// Validate a configuration file (secrets' environment variables included) and exit.
     CheckConfig {
@@ -44,37 +68,64 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { config } => {
+        Command::Run { config } => with_config(cli.log_format, &config, Role::Proxy),
+        Command::Compare { config } => with_config(cli.log_format, &config, Role::Comparator),
+        Command::Demo { share, rate, listen, admin } => {
             logging::init(cli.log_format);
-            let cfg = match strangler::config::load(&config) {
-                Ok(cfg) => cfg,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("strangler: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(run(cfg)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("strangler: {e:#}");
-                    ExitCode::FAILURE
-                }
+            if let Some(bad) = share.filter(|s| strangler::route::assign::Share::from_percent(*s).is_err()) {
+                eprintln!("strangler demo: --share expects a percent from 0 to 100 with at most two decimals, found {bad}");
+                return ExitCode::from(2);
             }
+            let opts = DemoOptions { share, rate, disagree_bp: 200, listen, admin };
+            block_on(demo(opts))
         }
     }
 }
 
-async fn run(cfg: strangler::config::Validated) -> anyhow::Result<()> {
-    let running = strangler::app::start(cfg, strangler::app::Options::default()).await?;
+fn with_config(format: LogFormat, config: &std::path::Path, role: Role) -> ExitCode {
+    logging::init(format);
+    match strangler::config::load(config) {
+        Ok(cfg) => block_on(run(cfg, role)),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn block_on(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strangler: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strangler: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
+    let demo = strangler::demo::scene::start(opts).await?;
+    println!("{}", demo.banner());
+    wait_for_signal().await?;
+    tracing::info!("shutdown signal received; stopping the demo");
+    demo.shutdown().await;
+    Ok(())
+}
+
+async fn run(cfg: strangler::config::Validated, role: Role) -> anyhow::Result<()> {
+    let opts = strangler::app::Options { role, ..Default::default() };
+    let running = strangler::app::start(cfg, opts).await?;
     // Printed on stdout, one fact per line, so people and scripts can find the addresses.
-    println!("strangler listening on {}", running.public_addr);
+    if role == Role::Proxy {
+        println!("strangler listening on {}", running.public_addr);
+    }
     println!("strangler admin on http://{}/metrics", running.admin_addr);
     if running.embedded {
         println!("strangler kafka bootstrap {} (embedded, in-memory: NOTHING IS DURABLE)", running.brokers);

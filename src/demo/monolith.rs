@@ -59,6 +59,9 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// Flips to `true` on `release_held`: `/hold` requests are answered then.
     released: watch::Sender<bool>,
+    behaviour: Behaviour,
+    /// Requests answered, recorded or not.
+    seen: std::sync::atomic::AtomicUsize,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -67,9 +70,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How the sample monolith answers and what it keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Behaviour {
+    /// Answer with the demo's business decision ([`super::decision::decide`]) instead of `{"ok","seq"}`.
+    pub decide: bool,
+    /// Keep every request for [`MonolithHandle::received`] (off for long demo runs).
+    pub record: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self { decide: false, record: true }
+    }
+}
+
 impl Monolith {
     /// Binds `addr` (port 0 picks a free port) and starts serving on the current tokio runtime.
     pub async fn start(addr: SocketAddr) -> std::io::Result<MonolithHandle> {
+        Self::start_with(addr, Behaviour::default()).await
+    }
+
+    /// Like [`Monolith::start`], with a chosen behaviour.
+    pub async fn start_with(addr: SocketAddr, behaviour: Behaviour) -> std::io::Result<MonolithHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -79,6 +102,8 @@ impl Monolith {
             count: watch::Sender::new(0),
             shutdown: watch::Sender::new(false),
             released: watch::Sender::new(false),
+            behaviour,
+            seen: std::sync::atomic::AtomicUsize::new(0),
         });
         tokio::spawn(accept_loop(shared.clone()));
         tracing::info!(%addr, "sample monolith listening");
@@ -187,12 +212,22 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
     let body = body.collect().await?.to_bytes();
     let path = parts.uri.path().to_string();
     let status = status_from_path(&path).unwrap_or(StatusCode::OK);
-    let seq = {
+    let seq = shared.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let (status, reply) = if shared.behaviour.decide {
+        let (code, decision) = super::decision::decide(&body);
+        (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), decision.to_string())
+    } else {
+        (status, format!("{{\"ok\":true,\"seq\":{seq}}}"))
+    };
+    let recorded = if shared.behaviour.record {
         let mut received = lock(&shared.received);
         received.push(ReceivedRequest { method: parts.method, uri: parts.uri, headers: parts.headers, body, peer });
         received.len()
+    } else {
+        seq
     };
-    shared.count.send_replace(seq);
+    // `wait_for(n)` promises n recorded requests, so count what is recorded.
+    shared.count.send_replace(recorded);
     tracing::debug!(%peer, seq, %status, "sample monolith recorded request");
     if path.ends_with("/hold") {
         let _ = shared.released.subscribe().wait_for(|go| *go).await;
@@ -202,7 +237,7 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
         return Err("sample monolith shut down while hanging".into());
     }
 
-    let mut resp = Response::new(Full::new(Bytes::from(format!("{{\"ok\":true,\"seq\":{seq}}}"))));
+    let mut resp = Response::new(Full::new(Bytes::from(reply)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
