@@ -14,6 +14,23 @@ if ! "$TANSU_BIN" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
   export TANSU_BIN="$HOME/.cargo/bin/tansu"
 fi
 
+# --- Python test deps (tests/python: the contract test's consumer) ---------------------------
+# A venv in target/pyenv with tests/python/requirements.txt (pinned; wheels bundle librdkafka).
+# Reinstalls only when requirements.txt changed since the last install. Needs python3 with venv.
+PYENV="$PWD/target/pyenv"
+PY_REQS=tests/python/requirements.txt
+if [ ! -x "$PYENV/bin/python" ]; then
+  echo "== creating $PYENV (first run only)"
+  python3 -m venv "$PYENV"
+fi
+if ! cmp -s "$PY_REQS" "$PYENV/.requirements.installed"; then
+  echo "== pip install -r $PY_REQS"
+  "$PYENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$PY_REQS"
+  cp "$PY_REQS" "$PYENV/.requirements.installed"
+fi
+export STRANGLER_PYTHON="$PYENV/bin/python"
+# --- end Python test deps ---------------------------------------------------------------------
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
