@@ -101,13 +101,16 @@ fn block_on(task: impl std::future::Future<Output = anyhow::Result<()>>) -> Exit
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(task) {
+    let code = match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("strangler: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Kafka clients closing against an unreachable broker must not hold the exit forever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    code
 }
 
 async fn demo(opts: DemoOptions) -> anyhow::Result<()> {

@@ -128,7 +128,12 @@ impl Comparator {
         loop {
             let next = state.joiner.next_deadline().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                _ = shutdown.wait_for(|s| *s) => {
+                    // Closing a consumer leaves its group and can block while the broker is
+                    // unreachable; keep that off the async workers.
+                    tokio::task::spawn_blocking(move || drop(consumer));
+                    return Ok(());
+                }
                 _ = tokio::time::sleep_until(next.into()) => {
                     for joined in state.joiner.expire(Instant::now()) {
                         self.decide(&mut state, joined);

@@ -64,7 +64,12 @@ impl Waiters {
         consumer.assign(&assignment)?;
         loop {
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                _ = shutdown.wait_for(|s| *s) => {
+                    // Closing a consumer leaves its group and can block while the broker is
+                    // unreachable; keep that off the async workers.
+                    tokio::task::spawn_blocking(move || drop(consumer));
+                    return Ok(());
+                }
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
                         if let Some(Ok(outcome)) = m.payload().map(serde_json::from_slice::<Outcome>) {

@@ -14,6 +14,10 @@ use strangler::app::{self, Options, Running};
 
 /// Starts a proxy from a TOML snippet; `[server]`/`[admin]` listen on port 0 unless given.
 pub async fn start_proxy(toml: &str, env: &[(&str, &str)], clock: Option<SystemTime>) -> Running {
+    // `RUST_LOG=... cargo test -- --nocapture` shows the proxy's logs.
+    if std::env::var_os("RUST_LOG").is_some() {
+        strangler::telemetry::logging::init(strangler::telemetry::logging::LogFormat::Text);
+    }
     let mut src = String::new();
     if !toml.contains("[server]") {
         src.push_str("[server]\nlisten = \"127.0.0.1:0\"\n");
