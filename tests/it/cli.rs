@@ -87,7 +87,7 @@ fn secrets_never_appear_in_errors() {
 }
 
 /// Kills the child if a test fails half-way.
-struct Proc(Child);
+pub struct Proc(pub Child);
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
