@@ -106,17 +106,24 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             samples: samples.clone(),
             parity_window: cfg.comparator.parity_window,
         });
-        let input = Input { brokers: brokers.clone(), overrides: kafka.librdkafka.clone(), group_id: cfg.comparator.group_id.clone(), topic: kafka.outcomes_topic.clone() };
+        let input = Input {
+            brokers: brokers.clone(),
+            overrides: kafka.librdkafka.clone(),
+            group_id: cfg.comparator.group_id.clone(),
+            topic: kafka.outcomes_topic.clone(),
+        };
         background.push(tokio::spawn(log_exit("comparator", comparator.run(input, stopped.clone()))));
     }
 
     let (public_addr, public) = if opts.role == Role::Proxy {
         let waiters = Waiters::default();
         if routes.iter().any(|r| r.new_path.await_outcome.is_some()) {
-            let run = waiters.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.outcomes_topic.clone(), stopped.clone());
+            let run =
+                waiters.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.outcomes_topic.clone(), stopped.clone());
             background.push(tokio::spawn(log_exit("outcome waiters", run)));
         }
-        let listener = TcpListener::bind(cfg.server.listen).await.with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
+        let listener =
+            TcpListener::bind(cfg.server.listen).await.with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
         let addr = listener.local_addr()?;
         let proxy = Arc::new(Proxy {
             routes: routes.clone(),
@@ -135,7 +142,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         (SocketAddr::from(([0, 0, 0, 0], 0)), None)
     };
 
-    let admin_listener = TcpListener::bind(cfg.admin.listen).await.with_context(|| format!("binding admin.listen {}", cfg.admin.listen))?;
+    let admin_listener =
+        TcpListener::bind(cfg.admin.listen).await.with_context(|| format!("binding admin.listen {}", cfg.admin.listen))?;
     let admin_addr = admin_listener.local_addr()?;
     let admin_state = Arc::new(Admin {
         metrics: metrics.clone(),

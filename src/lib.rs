@@ -19,17 +19,17 @@
 //! - [`app`]: wires the stages into a running proxy with graceful shutdown.
 
 pub mod app;
+pub mod compare;
 pub mod config;
+pub mod consumer;
 pub mod control;
 pub mod demo;
 pub mod event;
 pub mod ingress;
 pub mod legacy;
 pub mod publish;
-pub mod compare;
 pub mod route;
 pub mod telemetry;
-pub mod consumer;
 pub mod verify;
 
 /// The error type boxed through tower and hyper bodies.

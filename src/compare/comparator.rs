@@ -181,10 +181,24 @@ impl Comparator {
                 let result = if diff.is_empty() { ParityResult::Match } else { ParityResult::Mismatch };
                 if result == ParityResult::Mismatch {
                     let side = |o: &Outcome| Side { status: o.status, body: o.body.clone() };
-                    let sample = Sample { event_id: legacy.event_id.clone(), at: at.clone(), diff: diff.clone(), legacy: side(&legacy), new: side(&new) };
+                    let sample = Sample {
+                        event_id: legacy.event_id.clone(),
+                        at: at.clone(),
+                        diff: diff.clone(),
+                        legacy: side(&legacy),
+                        new: side(&new),
+                    };
                     self.samples.push(&route.name, sample, route.compare.samples);
                 }
-                let parity = Parity { event_id: legacy.event_id, route: route.name.clone(), result, diff, legacy_status: Some(legacy.status), new_status: Some(new.status), at };
+                let parity = Parity {
+                    event_id: legacy.event_id,
+                    route: route.name.clone(),
+                    result,
+                    diff,
+                    legacy_status: Some(legacy.status),
+                    new_status: Some(new.status),
+                    at,
+                };
                 (route.name.clone(), parity)
             }
             Joined::Expired { have } => {
@@ -192,7 +206,15 @@ impl Comparator {
                     Source::Legacy => (ParityResult::MissingNew, Some(have.status), None),
                     Source::New => (ParityResult::MissingLegacy, None, Some(have.status)),
                 };
-                let parity = Parity { event_id: have.event_id, route: have.route.clone(), result, diff: Vec::new(), legacy_status, new_status, at };
+                let parity = Parity {
+                    event_id: have.event_id,
+                    route: have.route.clone(),
+                    result,
+                    diff: Vec::new(),
+                    legacy_status,
+                    new_status,
+                    at,
+                };
                 (have.route, parity)
             }
         };

@@ -42,7 +42,13 @@ pub struct Joiner {
 impl Joiner {
     /// `remember`: how many decided event ids to keep, so late records are not counted twice.
     pub fn new(remember: usize) -> Self {
-        Self { pending: HashMap::new(), deadlines: BTreeSet::new(), decided: HashSet::new(), decided_order: VecDeque::new(), remember }
+        Self {
+            pending: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            decided: HashSet::new(),
+            decided_order: VecDeque::new(),
+            remember,
+        }
     }
 
     /// Takes one outcome. `window` counts from the first outcome of the event.

@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn a_minimal_record_from_another_language_parses() {
-        let o: Outcome = serde_json::from_str(r#"{"event_id":"x","route":"r","source":"new","mode":"shadow","status":202}"#).unwrap();
+        let o: Outcome =
+            serde_json::from_str(r#"{"event_id":"x","route":"r","source":"new","mode":"shadow","status":202}"#).unwrap();
         assert_eq!((o.source, o.mode, o.status, o.body_encoding), (Source::New, EventMode::Shadow, 202, BodyEncoding::Json));
     }
 }

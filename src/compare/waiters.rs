@@ -50,7 +50,13 @@ impl Waiters {
     }
 
     /// Reads the outcomes topic from its end until `shutdown`, delivering new outcomes.
-    pub async fn run(self, brokers: String, overrides: std::collections::BTreeMap<String, String>, topic: String, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        brokers: String,
+        overrides: std::collections::BTreeMap<String, String>,
+        topic: String,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         let mut cfg = client_config(&brokers, &overrides);
         cfg.set("group.id", format!("strangler-waiters-{}", ulid::Ulid::new()))
             .set("enable.auto.commit", "false")
@@ -102,7 +108,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Number of partitions of `topic`, from broker metadata.
-pub async fn partition_count(brokers: &str, overrides: &std::collections::BTreeMap<String, String>, topic: &str) -> anyhow::Result<i32> {
+pub async fn partition_count(
+    brokers: &str,
+    overrides: &std::collections::BTreeMap<String, String>,
+    topic: &str,
+) -> anyhow::Result<i32> {
     let probe: BaseConsumer = client_config(brokers, overrides).create()?;
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || {

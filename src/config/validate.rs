@@ -160,12 +160,21 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
 fn new_path(at: &str, r: &RawRoute, errs: &mut Vec<ConfigError>) -> NewPath {
     let n = &r.new_path_response;
     let status = StatusCode::from_u16(n.status).ok().filter(|s| s.as_u16() >= 200).unwrap_or_else(|| {
-        errs.push(ConfigError::new(format!("{at}.new_path_response.status"), "an HTTP status from 200 to 599", n.status.to_string()));
+        errs.push(ConfigError::new(
+            format!("{at}.new_path_response.status"),
+            "an HTTP status from 200 to 599",
+            n.status.to_string(),
+        ));
         StatusCode::ACCEPTED
     });
-    let default_type = if serde_json::from_str::<serde_json::Value>(&n.body).is_ok() { "application/json" } else { "text/plain; charset=utf-8" };
+    let default_type =
+        if serde_json::from_str::<serde_json::Value>(&n.body).is_ok() { "application/json" } else { "text/plain; charset=utf-8" };
     let content_type = HeaderValue::from_str(n.content_type.as_deref().unwrap_or(default_type)).unwrap_or_else(|_| {
-        errs.push(ConfigError::new(format!("{at}.new_path_response.content_type"), "a valid header value", format!("{:?}", n.content_type)));
+        errs.push(ConfigError::new(
+            format!("{at}.new_path_response.content_type"),
+            "a valid header value",
+            format!("{:?}", n.content_type),
+        ));
         HeaderValue::from_static("application/json")
     });
     NewPath {
@@ -184,7 +193,9 @@ fn compare_spec(at: &str, c: &RawCompare, errs: &mut Vec<ConfigError>) -> Compar
         list.iter()
             .enumerate()
             .filter_map(|(j, p)| {
-                PointerPattern::parse(p).map_err(|expected| errs.push(ConfigError::new(format!("{at}.{key}[{j}]"), expected, format!("`{p}`")))).ok()
+                PointerPattern::parse(p)
+                    .map_err(|expected| errs.push(ConfigError::new(format!("{at}.{key}[{j}]"), expected, format!("`{p}`"))))
+                    .ok()
             })
             .collect()
     };

@@ -13,9 +13,9 @@ use tokio::sync::watch;
 
 use crate::compare::comparator::Samples;
 use crate::ingress::{self, full, Body, ServeOptions};
+use crate::publish::Publisher;
 use crate::route::assign::Mode;
 use crate::route::{Route, RouteTable};
-use crate::publish::Publisher;
 use crate::telemetry::Metrics;
 
 /// How long `/readyz` waits for broker metadata.
@@ -68,7 +68,10 @@ impl Admin {
                 }
                 json(if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
             }
-            "/api/routes" => json(StatusCode::OK, serde_json::json!({ "routes": self.routes.iter().map(|r| self.route_view(r)).collect::<Vec<_>>() })),
+            "/api/routes" => json(
+                StatusCode::OK,
+                serde_json::json!({ "routes": self.routes.iter().map(|r| self.route_view(r)).collect::<Vec<_>>() }),
+            ),
             path => match path.strip_prefix("/api/routes/").map(|rest| rest.split_once('/').unwrap_or((rest, ""))) {
                 Some((name, "")) => match self.routes.get(name) {
                     Some(r) => json(StatusCode::OK, self.route_view(r)),
@@ -90,7 +93,9 @@ impl Admin {
         let (mode, share) = r.dial.get();
         let counts: serde_json::Map<String, serde_json::Value> = ["match", "mismatch", "missing_new", "missing_legacy"]
             .iter()
-            .map(|result| (result.to_string(), self.metrics.compare.parity.with_label_values(&[r.name.as_str(), result]).get().into()))
+            .map(|result| {
+                (result.to_string(), self.metrics.compare.parity.with_label_values(&[r.name.as_str(), result]).get().into())
+            })
             .collect();
         serde_json::json!({
             "name": r.name,
@@ -108,7 +113,10 @@ impl Admin {
 }
 
 fn not_found(route: &str) -> Response<Body> {
-    json(StatusCode::NOT_FOUND, serde_json::json!({"error": {"code": "unknown_route", "message": format!("no route named `{route}`")}}))
+    json(
+        StatusCode::NOT_FOUND,
+        serde_json::json!({"error": {"code": "unknown_route", "message": format!("no route named `{route}`")}}),
+    )
 }
 
 /// Serves the admin endpoints until shutdown.

@@ -109,7 +109,8 @@ impl Demo {
             format!("  metrics:           http://{admin}/metrics"),
             format!("  kafka bootstrap:   {} (embedded, in-memory: NOTHING IS DURABLE)", self.bootstrap),
             format!("  sample monolith:   {}", self.monolith.url()),
-            "Parity reads about 98 % after ~30 s; the new service disagrees on ~2 % of orders, in `risk`. Ctrl-C stops.".to_string(),
+            "Parity reads about 98 % after ~30 s; the new service disagrees on ~2 % of orders, in `risk`. Ctrl-C stops."
+                .to_string(),
         ]
         .join("\n")
     }

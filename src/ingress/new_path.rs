@@ -15,7 +15,13 @@ use crate::event::CanonicalEvent;
 use crate::route::{OnPublishFailure, OnTimeout, Route};
 
 impl Proxy {
-    pub(super) async fn new_owned(&self, route: &Route, req: Request<Bytes>, event: CanonicalEvent, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
+    pub(super) async fn new_owned(
+        &self,
+        route: &Route,
+        req: Request<Bytes>,
+        event: CanonicalEvent,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, ProxyError> {
         let policy = &route.new_path;
         // Listen before publishing, so a fast service cannot answer before anyone waits.
         let wait = policy.await_outcome.map(|limit| (limit, self.waiters.register(&event.id)));

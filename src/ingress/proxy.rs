@@ -63,7 +63,8 @@ impl Proxy {
     async fn webhook(&self, route: &Arc<Route>, req: Request<Body>, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
         let body = body.collect().await.map_err(|e| body_error(e, self.max_body_bytes))?.to_bytes();
-        let webhook = Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
+        let webhook =
+            Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
         let now = (self.clock)();
         let verified = route.verifier.check(webhook, now).map_err(|rejected| {
             self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), "enforce"]).inc();
@@ -91,18 +92,34 @@ impl Proxy {
 
     /// The monolith owns the request: the event is published as shadow off the response path,
     /// and the monolith's answer is captured as the legacy outcome.
-    async fn legacy_owned(&self, route: &Route, req: Request<bytes::Bytes>, event: CanonicalEvent, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
+    async fn legacy_owned(
+        &self,
+        route: &Route,
+        req: Request<bytes::Bytes>,
+        event: CanonicalEvent,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, ProxyError> {
         let event_id = event.id.clone();
         self.publisher.publish(&route.name, event);
         let start = Instant::now();
         let resp = self.forward(&route.name, &route.upstream, req.map(full), peer).await?;
         let (parts, body) = resp.into_parts();
-        let body = read_capped(body, self.max_body_bytes)
-            .await
-            .map_err(|e| ProxyError::Legacy(crate::legacy::LegacyError::Failed(format!("reading the monolith's response: {e}"))))?;
+        let body = read_capped(body, self.max_body_bytes).await.map_err(|e| {
+            ProxyError::Legacy(crate::legacy::LegacyError::Failed(format!("reading the monolith's response: {e}")))
+        })?;
         let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-        let outcome = Outcome::from_response(&event_id, &route.name, Source::Legacy, EventMode::Shadow, parts.status.as_u16(), content_type, &body, latency_ms, "strangler");
+        let outcome = Outcome::from_response(
+            &event_id,
+            &route.name,
+            Source::Legacy,
+            EventMode::Shadow,
+            parts.status.as_u16(),
+            content_type,
+            &body,
+            latency_ms,
+            "strangler",
+        );
         self.send_outcome(&outcome);
         Ok(Response::from_parts(parts, full(body)))
     }
@@ -115,7 +132,13 @@ impl Proxy {
     }
 
     /// Forwards to the monolith and streams its answer back.
-    pub(super) async fn forward(&self, route: &str, upstream: &Uri, req: Request<Body>, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
+    pub(super) async fn forward(
+        &self,
+        route: &str,
+        upstream: &Uri,
+        req: Request<Body>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, ProxyError> {
         let start = Instant::now();
         match self.legacy.forward(upstream, req, peer).await {
             Ok(resp) => {

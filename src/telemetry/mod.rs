@@ -137,7 +137,11 @@ impl Metrics {
                 &["route", "reason"],
             )?,
             queue_depth,
-            records_failed: counter("strangler_records_failed_total", "Outcome and parity records Kafka did not take, by kind.", &["kind"])?,
+            records_failed: counter(
+                "strangler_records_failed_total",
+                "Outcome and parity records Kafka did not take, by kind.",
+                &["kind"],
+            )?,
         };
         let gauge = |name: &str, help: &str| -> prometheus::Result<GaugeVec> {
             let g = GaugeVec::new(Opts::new(name, help), &["route"])?;
@@ -146,14 +150,30 @@ impl Metrics {
         };
         let routing = RoutingMetrics {
             assignments: counter("strangler_assignments_total", "Matched requests by route and owner.", &["route", "owner"])?,
-            fallbacks: counter("strangler_fallbacks_total", "New-owned requests forwarded to the monolith instead, by reason.", &["route", "reason"])?,
-            outcome_timeouts: counter("strangler_outcome_timeouts_total", "Awaited new outcomes that did not arrive in time.", &["route"])?,
+            fallbacks: counter(
+                "strangler_fallbacks_total",
+                "New-owned requests forwarded to the monolith instead, by reason.",
+                &["route", "reason"],
+            )?,
+            outcome_timeouts: counter(
+                "strangler_outcome_timeouts_total",
+                "Awaited new outcomes that did not arrive in time.",
+                &["route"],
+            )?,
             share: gauge("strangler_route_share_percent", "Percent of entities owned by the new path.")?,
         };
         let compare = CompareMetrics {
-            parity: counter("strangler_parity_total", "Comparisons of legacy and new outcomes, by route and result.", &["route", "result"])?,
+            parity: counter(
+                "strangler_parity_total",
+                "Comparisons of legacy and new outcomes, by route and result.",
+                &["route", "result"],
+            )?,
             ratio: gauge("strangler_parity_ratio", "Share of matches among the last comparator.parity_window results.")?,
-            outcomes: counter("strangler_outcomes_total", "Outcome records read by the comparator.", &["route", "source", "mode"])?,
+            outcomes: counter(
+                "strangler_outcomes_total",
+                "Outcome records read by the comparator.",
+                &["route", "source", "mode"],
+            )?,
             dropped: counter("strangler_outcomes_dropped_total", "Outcome records not compared, by reason.", &["reason"])?,
         };
         Ok(Self { registry, ingress, verify, legacy, publish, routing, compare })

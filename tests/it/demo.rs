@@ -19,7 +19,8 @@ async fn the_demo_settles_near_98_percent_parity_with_mismatches_in_one_field() 
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let banner = tokio::task::spawn_blocking(move || stdout.lines().take(7).map(Result::unwrap).collect::<Vec<_>>()).await.unwrap();
+    let banner =
+        tokio::task::spawn_blocking(move || stdout.lines().take(7).map(Result::unwrap).collect::<Vec<_>>()).await.unwrap();
     let guard = crate::cli::Proc(child);
     for needle in ["/api/routes/orders", "/mismatches", "/metrics", "kafka bootstrap", "NOTHING IS DURABLE"] {
         assert!(banner.iter().any(|l| l.contains(needle)), "the banner says where to look ({needle}): {banner:?}");
@@ -74,12 +75,18 @@ async fn demo_share_starts_in_split_mode() {
     let both_paths_used = || {
         let metrics = metrics.clone();
         async move {
-            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(metrics.trim_start_matches("http://").trim_end_matches("/metrics"))).await else {
+            let Ok(Ok(stream)) = tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect(metrics.trim_start_matches("http://").trim_end_matches("/metrics")),
+            )
+            .await
+            else {
                 return false;
             };
             drop(stream);
             let text = String::from_utf8(send(Method::GET, &metrics, &[], "").await.body.to_vec()).unwrap();
-            let owner = |o: &str| crate::harness::metric(&text, "strangler_assignments_total", &[("route", "orders"), ("owner", o)]);
+            let owner =
+                |o: &str| crate::harness::metric(&text, "strangler_assignments_total", &[("route", "orders"), ("owner", o)]);
             owner("new") >= 20.0 && owner("legacy") >= 20.0
         }
     };

@@ -32,8 +32,20 @@ fn configuration_reference_lists_every_key_of_every_shipped_config() {
         keys("", &doc, &mut all);
         for k in all {
             let documented = reference.contains(&format!("`{k}`"))
-                || ["server", "admin", "legacy", "kafka", "route", "route.match", "route.signature", "route.event"]
-                    .contains(&k.as_str());
+                || [
+                    "server",
+                    "admin",
+                    "legacy",
+                    "kafka",
+                    "comparator",
+                    "route",
+                    "route.match",
+                    "route.signature",
+                    "route.event",
+                    "route.new_path_response",
+                    "route.compare",
+                ]
+                .contains(&k.as_str());
             if !documented {
                 missing.push(format!("{} ({})", k, path.display()));
             }

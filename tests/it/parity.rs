@@ -46,7 +46,12 @@ event = {{ key_pointer = "/customer" }}
 }
 
 pub fn order(id: &str, customer: &str, amount_cents: u64) -> Order {
-    Order { id: id.to_string(), customer: customer.to_string(), amount_cents, country: ["US", "BR", "DE"][amount_cents as usize % 3].into() }
+    Order {
+        id: id.to_string(),
+        customer: customer.to_string(),
+        amount_cents,
+        country: ["US", "BR", "DE"][amount_cents as usize % 3].into(),
+    }
 }
 
 /// Sends orders signed for the stripe route, `concurrency` at a time; returns the statuses in order.
@@ -96,7 +101,8 @@ async fn shadow_parity_counts_exactly_the_disagreements_and_names_the_field() {
     let proxy = start_proxy(&orders_config(&monolith.url(), &tansu.brokers, ""), &[("S", SECRET)], None).await;
     let service = start_service(&tansu.brokers, 500);
 
-    let orders: Vec<Order> = (0..1000).map(|i| order(&format!("evt_{i:04}"), &format!("cus_{}", i % 97), (i * 373) % 150_000)).collect();
+    let orders: Vec<Order> =
+        (0..1000).map(|i| order(&format!("evt_{i:04}"), &format!("cus_{}", i % 97), (i * 373) % 150_000)).collect();
     let replies = send_orders(&proxy, &orders, 16).await;
     assert!(replies.iter().all(|(s, _)| *s == StatusCode::OK), "the monolith answers every sender");
 
@@ -117,7 +123,8 @@ async fn shadow_parity_counts_exactly_the_disagreements_and_names_the_field() {
         .map(|m| serde_json::from_slice(rdkafka::Message::payload(m).unwrap()).unwrap())
         .collect();
     assert_eq!(records.len(), 1000);
-    let mismatched: BTreeSet<String> = records.iter().filter(|r| r["result"] == "mismatch").map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
+    let mismatched: BTreeSet<String> =
+        records.iter().filter(|r| r["result"] == "mismatch").map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(mismatched, expected);
     for r in records.iter().filter(|r| r["result"] == "mismatch") {
         let diff = r["diff"].as_array().unwrap();
@@ -130,7 +137,9 @@ async fn shadow_parity_counts_exactly_the_disagreements_and_names_the_field() {
     let api = send(http::Method::GET, &format!("http://{}/api/routes/orders/mismatches", proxy.admin_addr), &[], "").await;
     let samples = api.json()["samples"].as_array().unwrap().clone();
     assert_eq!(samples.len(), 20, "the route keeps 20 samples by default");
-    assert!(samples.iter().all(|s| s["diff"][0]["pointer"] == "/body/risk" && expected.contains(s["event_id"].as_str().unwrap())));
+    assert!(samples
+        .iter()
+        .all(|s| s["diff"][0]["pointer"] == "/body/risk" && expected.contains(s["event_id"].as_str().unwrap())));
     let stats = service.stop().await;
     assert_eq!((stats.handled, stats.outcomes_published), (1000, 1000));
     assert_eq!(stats.effects_skipped, 1000, "shadow: the service's side effect never ran");

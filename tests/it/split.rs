@@ -30,7 +30,10 @@ async fn owners_by_key(brokers: &str) -> BTreeMap<String, BTreeSet<(String, Stri
     let mut by_key: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     for m in drain(brokers, "webhooks.orders", WAIT).await {
         let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
-        by_key.entry(key).or_default().insert((header(&m, "ce_stranglerowner").unwrap(), header(&m, "ce_stranglermode").unwrap()));
+        by_key
+            .entry(key)
+            .or_default()
+            .insert((header(&m, "ce_stranglerowner").unwrap(), header(&m, "ce_stranglermode").unwrap()));
     }
     by_key
 }
@@ -39,7 +42,9 @@ async fn owners_by_key(brokers: &str) -> BTreeMap<String, BTreeSet<(String, Stri
 async fn split_sends_exactly_the_legacy_entities_to_the_monolith_and_raising_the_share_never_moves_one_back() {
     let tansu = Tansu::start();
     let monolith = deciding_monolith().await;
-    let proxy = start_proxy(&orders_config(&monolith.url(), &tansu.brokers, "mode = \"split\"\nshare = 30"), &[("S", SECRET)], None).await;
+    let proxy =
+        start_proxy(&orders_config(&monolith.url(), &tansu.brokers, "mode = \"split\"\nshare = 30"), &[("S", SECRET)], None)
+            .await;
     let service = start_service(&tansu.brokers, 0);
 
     let customers = customers(200);
@@ -51,7 +56,12 @@ async fn split_sends_exactly_the_legacy_entities_to_the_monolith_and_raising_the
     for (o, (status, body)) in first.iter().zip(&replies) {
         match owner_at(&o.customer, 30.0) {
             Owner::Legacy => assert_eq!(*status, StatusCode::OK, "{} is the monolith's", o.customer),
-            Owner::New => assert_eq!((*status, body.as_ref()), (StatusCode::ACCEPTED, &br#"{"accepted":true}"#[..]), "{} is new", o.customer),
+            Owner::New => assert_eq!(
+                (*status, body.as_ref()),
+                (StatusCode::ACCEPTED, &br#"{"accepted":true}"#[..]),
+                "{} is new",
+                o.customer
+            ),
         }
     }
     let legacy_orders = |orders: &[Order], percent: f64| -> BTreeSet<String> {
@@ -97,7 +107,11 @@ async fn split_sends_exactly_the_legacy_entities_to_the_monolith_and_raising_the
     assert_eq!(received(), expected_legacy);
     let stats = service.stop().await;
     assert_eq!(stats.handled, 600, "every event, live or shadow, reached the service");
-    let live = first.iter().chain(&second).filter(|o| owner_at(&o.customer, if o.id.starts_with("evt_c") { 60.0 } else { 30.0 }) == Owner::New).count();
+    let live = first
+        .iter()
+        .chain(&second)
+        .filter(|o| owner_at(&o.customer, if o.id.starts_with("evt_c") { 60.0 } else { 30.0 }) == Owner::New)
+        .count();
     assert_eq!(stats.handled - stats.effects_skipped, live as u64, "side effects ran for exactly the live events");
     proxy.shutdown().await;
 }
@@ -137,22 +151,31 @@ async fn an_unreachable_broker_sends_new_owned_requests_to_the_monolith_or_rejec
     let monolith = deciding_monolith().await;
     let dead = format!("127.0.0.1:{}", free_port());
     let cfg = |policy: &str| {
-        orders_config(&monolith.url(), &dead, &format!("mode = \"cutover\"\npublish_timeout_ms = 500\non_publish_failure = \"{policy}\""))
-            .replace("partitions = 3", "create_topics = false")
+        orders_config(
+            &monolith.url(),
+            &dead,
+            &format!("mode = \"cutover\"\npublish_timeout_ms = 500\non_publish_failure = \"{policy}\""),
+        )
+        .replace("partitions = 3", "create_topics = false")
     };
 
     let proxy = start_proxy(&cfg("legacy"), &[("S", SECRET)], None).await;
     let replies = send_orders(&proxy, &[order("evt_fallback", "cus_1", 100)], 1).await;
     assert_eq!(replies[0].0, StatusCode::OK, "the monolith answered instead");
     assert_eq!(monolith.received().len(), 1);
-    let fallbacks: u64 = ["timed_out", "queue_full", "refused"].iter().map(|r| proxy.metrics.routing.fallbacks.with_label_values(&["orders", r]).get()).sum();
+    let fallbacks: u64 = ["timed_out", "queue_full", "refused"]
+        .iter()
+        .map(|r| proxy.metrics.routing.fallbacks.with_label_values(&["orders", r]).get())
+        .sum();
     assert_eq!(fallbacks, 1);
     proxy.shutdown().await;
 
     let proxy = start_proxy(&cfg("reject"), &[("S", SECRET)], None).await;
     let body = serde_json::to_vec(&order("evt_reject", "cus_1", 100)).unwrap();
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let reply = crate::harness::post(&crate::harness::url(&proxy, "/webhooks/orders"), &crate::sign::stripe(SECRET, t, &body), body).await;
+    let reply =
+        crate::harness::post(&crate::harness::url(&proxy, "/webhooks/orders"), &crate::sign::stripe(SECRET, t, &body), body)
+            .await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.headers["retry-after"], "5");
     assert_eq!(reply.json()["error"]["code"], "publish_failed");
