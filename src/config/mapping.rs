@@ -124,12 +124,7 @@ pub(super) fn event_spec(at: &str, route: &str, e: &RawEvent, scheme: &Scheme, e
 }
 
 /// A header-or-pointer pair of keys, of which at most one may be set.
-fn field(
-    at: &str,
-    header: (&str, &Option<String>),
-    ptr: (&str, &Option<String>),
-    errs: &mut Vec<ConfigError>,
-) -> Option<Field> {
+fn field(at: &str, header: (&str, &Option<String>), ptr: (&str, &Option<String>), errs: &mut Vec<ConfigError>) -> Option<Field> {
     match (header.1, ptr.1) {
         (Some(_), Some(_)) => {
             errs.push(ConfigError::new(format!("{at}.{}", ptr.0), format!("either {} or {}", header.0, ptr.0), "both"));

@@ -173,3 +173,32 @@ async fn a_silent_new_service_is_missing_new_after_the_window_and_not_before() {
     assert_eq!(parity(&proxy, "match") + parity(&proxy, "mismatch") + parity(&proxy, "missing_legacy"), 0);
     proxy.shutdown().await;
 }
+
+/// `strangler compare`: the comparator alone, beside proxies that do not compare.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standalone_comparator_does_the_comparing_for_proxies_that_do_not() {
+    let tansu = Tansu::start();
+    let monolith = deciding_monolith().await;
+    let toml = format!("[comparator]\nenabled = false\n{}", orders_config(&monolith.url(), &tansu.brokers, ""));
+    let proxy = start_proxy(&toml, &[("S", SECRET)], None).await;
+    let cfg =
+        strangler::config::load_str(&format!("[admin]\nlisten = \"127.0.0.1:0\"\n{toml}"), "c.toml", &|_| Some(SECRET.into()))
+            .unwrap();
+    let opts = strangler::app::Options { role: strangler::app::Role::Comparator, ..Default::default() };
+    let comparator = strangler::app::start(cfg, opts).await.unwrap();
+    let service = start_service(&tansu.brokers, 0);
+
+    let orders: Vec<Order> = (0..10).map(|i| order(&format!("evt_solo_{i}"), "cus_1", i)).collect();
+    send_orders(&proxy, &orders, 4).await;
+    let compared = || async { comparator.metrics.compare.parity.with_label_values(&["orders", "match"]).get() == 10 };
+    assert!(eventually(WAIT, compared).await);
+    assert_eq!(parity(&proxy, "match"), 0, "the proxy's own comparator is off");
+    let api = send(http::Method::GET, &format!("http://{}/api/routes/orders", comparator.admin_addr), &[], "").await;
+    assert_eq!(api.json()["parity"]["counts"]["match"], 10);
+    let missing = send(http::Method::GET, &format!("http://{}/api/routes/nope/mismatches", comparator.admin_addr), &[], "").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["error"]["code"], "unknown_route");
+    service.stop().await;
+    comparator.shutdown().await;
+    proxy.shutdown().await;
+}
