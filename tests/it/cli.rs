@@ -88,6 +88,21 @@ fn secrets_never_appear_in_errors() {
 
 /// Kills the child if a test fails half-way.
 pub struct Proc(pub Child);
+
+impl Proc {
+    /// Sends `signal` (e.g. `-TERM`) and returns whether the child exited with success within `within`.
+    pub async fn stop(&mut self, signal: &str, within: Duration) -> bool {
+        let pid = self.0.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+        let exited = eventually(within, || {
+            let done = matches!(self.0.try_wait(), Ok(Some(_)));
+            async move { done }
+        })
+        .await;
+        assert!(exited, "did not stop within {within:?} of {signal}");
+        self.0.try_wait().unwrap().is_some_and(|status| status.success())
+    }
+}
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -146,15 +161,7 @@ async fn embedded_default_runs_from_one_route_and_a_separate_process_consumes_it
     assert!(ready.json()["warning"].as_str().unwrap().contains("nothing is durable"));
 
     // SIGTERM: drains, flushes and exits 0 on its own.
-    let pid = proc.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let exited = eventually(Duration::from_secs(30), || {
-        let done = matches!(proc.0.try_wait(), Ok(Some(_)));
-        async move { done }
-    })
-    .await;
-    assert!(exited, "strangler did not stop within 30 s of SIGTERM");
-    assert!(proc.0.try_wait().unwrap().unwrap().success());
+    assert!(proc.stop("-TERM", Duration::from_secs(30)).await, "exit status 0");
     let log = std::io::read_to_string(stderr).unwrap();
     let records: Vec<serde_json::Value> =
         log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();

@@ -50,15 +50,7 @@ async fn the_demo_settles_near_98_percent_parity_with_mismatches_in_one_field() 
 
     // Ctrl-C stops everything cleanly.
     let mut guard = guard;
-    let pid = guard.0.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    let exited = eventually(Duration::from_secs(30), || {
-        let done = matches!(guard.0.try_wait(), Ok(Some(_)));
-        async move { done }
-    })
-    .await;
-    assert!(exited, "the demo did not stop within 30 s of Ctrl-C");
-    assert!(guard.0.try_wait().unwrap().unwrap().success());
+    assert!(guard.stop("-INT", Duration::from_secs(30)).await, "exit status 0");
 }
 
 #[tokio::test(flavor = "multi_thread")]
