@@ -27,7 +27,15 @@ pub struct Validated {
     pub legacy: Legacy,
     pub kafka: Kafka,
     pub comparator: Comparator,
+    pub dedupe: Dedupe,
     pub routes: Vec<Route>,
+}
+
+/// `[dedupe]`.
+#[derive(Debug, Clone)]
+pub struct Dedupe {
+    pub ttl: Duration,
+    pub max_entries: usize,
 }
 
 /// `[comparator]`.

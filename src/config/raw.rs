@@ -25,8 +25,26 @@ pub struct RawConfig {
     pub kafka: RawKafka,
     #[serde(default)]
     pub comparator: RawComparator,
+    #[serde(default)]
+    pub dedupe: RawDedupe,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
+}
+
+/// `[dedupe]`: delivery ids seen recently, so a sender's retry is not published twice.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDedupe {
+    #[serde(default = "default_dedupe_ttl_secs")]
+    pub ttl_secs: u64,
+    #[serde(default = "default_dedupe_max_entries")]
+    pub max_entries: usize,
+}
+
+impl Default for RawDedupe {
+    fn default() -> Self {
+        Self { ttl_secs: default_dedupe_ttl_secs(), max_entries: default_dedupe_max_entries() }
+    }
 }
 
 /// `[comparator]`: joins legacy and new outcomes and records parity.
@@ -355,4 +373,10 @@ const fn default_body_rule() -> BodyRule {
 }
 const fn default_samples() -> usize {
     20
+}
+const fn default_dedupe_ttl_secs() -> u64 {
+    24 * 60 * 60
+}
+const fn default_dedupe_max_entries() -> usize {
+    500_000
 }

@@ -13,7 +13,7 @@ use http::{HeaderValue, StatusCode};
 
 use super::mapping::{event_spec, verifier};
 use super::raw::{RawCompare, RawConfig, RawRoute};
-use super::{Admin, Comparator, ConfigError, Kafka, Legacy, Server, Validated};
+use super::{Admin, Comparator, ConfigError, Dedupe, Kafka, Legacy, Server, Validated};
 use crate::compare::rules::{CompareRules, PointerPattern};
 use crate::route::assign::Share;
 use crate::route::{CompareSpec, Dial, NewPath, Route};
@@ -56,6 +56,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
             errs.push(ConfigError::new(key, TOPIC_EXPECTED, format!("`{topic}`")));
         }
     }
+    let dedupe = Dedupe { ttl: Duration::from_secs(raw.dedupe.ttl_secs), max_entries: raw.dedupe.max_entries };
     let comparator = Comparator {
         enabled: raw.comparator.enabled,
         group_id: raw.comparator.group_id.clone(),
@@ -87,7 +88,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         }
     }
     if errs.is_empty() {
-        Ok(Validated { server, admin, legacy, kafka, comparator, routes })
+        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, routes })
     } else {
         Err(errs)
     }
