@@ -18,6 +18,7 @@ use crate::control::admin::{self, Admin};
 use crate::ingress::proxy::{Clock, Proxy};
 use crate::ingress::{self, ServeOptions};
 use crate::legacy::LegacyClient;
+use crate::publish::dedupe::Dedupe;
 use crate::publish::embedded::EmbeddedBroker;
 use crate::publish::{producer, topics, LogAndDrop, Publisher};
 use crate::route::assign::{Mode, Share};
@@ -89,12 +90,13 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     let mut live_overrides = kafka.librdkafka.clone();
     live_overrides.insert("message.timeout.ms".into(), publish_timeout.as_millis().to_string());
     let live = producer::create(&brokers, &live_overrides).context("creating the live-event producer")?;
-    let publisher = Publisher::new(producer, live, metrics.publish.clone(), Arc::new(LogAndDrop));
+    let dedupe = Arc::new(Dedupe::new(cfg.dedupe.ttl, cfg.dedupe.max_entries));
+    let publisher = Publisher::new(producer, live, metrics.publish.clone(), Arc::new(LogAndDrop), dedupe);
 
     let routes = Arc::new(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect()));
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
-    let serve_opts = ServeOptions { header_read_timeout: cfg.server.header_read_timeout, grace: cfg.server.shutdown_grace };
+    let serve_opts = ServeOptions::new(&cfg.server);
     let mut background = Vec::new();
 
     if cfg.comparator.enabled || opts.role == Role::Comparator {
@@ -136,7 +138,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             outcomes_topic: kafka.outcomes_topic.clone(),
             waiters,
         });
-        let stack = ingress::stack::build(proxy, cfg.server.request_timeout, cfg.server.max_body_bytes);
+        let stack = ingress::stack::build(proxy, &cfg.server);
         (addr, Some(tokio::spawn(ingress::serve(listener, stack, serve_opts, stopped.clone()))))
     } else {
         (SocketAddr::from(([0, 0, 0, 0], 0)), None)

@@ -53,6 +53,12 @@ pub struct Server {
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    pub body_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_concurrent_requests: usize,
+    pub max_connections: usize,
+    pub trusted_proxies: Vec<crate::ingress::forwarded::Cidr>,
 }
 
 #[derive(Debug, Clone)]

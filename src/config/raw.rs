@@ -80,6 +80,23 @@ pub struct RawServer {
     pub header_read_timeout_ms: u64,
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// The whole request body must arrive within this long after the request head.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Request line plus headers, in bytes.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: u64,
+    #[serde(default = "default_max_headers")]
+    pub max_headers: u64,
+    /// Past it, requests are shed at once with 503.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: u64,
+    /// At it, the listener stops accepting until a connection closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u64,
+    /// CIDRs whose X-Forwarded-* headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[admin]`: metrics and health, kept off the public listener.
@@ -262,6 +279,12 @@ impl Default for RawServer {
             request_timeout_ms: default_request_timeout_ms(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            max_header_bytes: default_max_header_bytes(),
+            max_headers: default_max_headers(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            max_connections: default_max_connections(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -306,6 +329,21 @@ const fn default_header_read_timeout_ms() -> u64 {
     10_000
 }
 const fn default_shutdown_grace_ms() -> u64 {
+    10_000
+}
+const fn default_body_read_timeout_ms() -> u64 {
+    10_000
+}
+const fn default_max_header_bytes() -> u64 {
+    16 * 1024
+}
+const fn default_max_headers() -> u64 {
+    100
+}
+const fn default_max_concurrent_requests() -> u64 {
+    1024
+}
+const fn default_max_connections() -> u64 {
     10_000
 }
 const fn default_connect_timeout_ms() -> u64 {

@@ -30,9 +30,40 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         request_timeout: millis("server.request_timeout_ms", raw.server.request_timeout_ms, &mut errs),
         header_read_timeout: millis("server.header_read_timeout_ms", raw.server.header_read_timeout_ms, &mut errs),
         shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+        body_read_timeout: millis("server.body_read_timeout_ms", raw.server.body_read_timeout_ms, &mut errs),
+        max_header_bytes: within("server.max_header_bytes", raw.server.max_header_bytes, 1024..=1024 * 1024, &mut errs),
+        max_headers: within("server.max_headers", raw.server.max_headers, 1..=1000, &mut errs),
+        max_concurrent_requests: within(
+            "server.max_concurrent_requests",
+            raw.server.max_concurrent_requests,
+            1..=1_000_000,
+            &mut errs,
+        ),
+        max_connections: within("server.max_connections", raw.server.max_connections, 1..=1_000_000, &mut errs),
+        trusted_proxies: raw
+            .server
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, cidr)| {
+                cidr.parse::<crate::ingress::forwarded::Cidr>()
+                    .map_err(|why| {
+                        let expected = "a CIDR such as 10.0.0.0/8 or 2001:db8::/32, or one address";
+                        errs.push(ConfigError::new(format!("server.trusted_proxies[{i}]"), expected, format!("`{cidr}` ({why})")))
+                    })
+                    .ok()
+            })
+            .collect(),
     };
     if raw.server.max_body_bytes == 0 {
         errs.push(ConfigError::new("server.max_body_bytes", "a size in bytes above 0", "0"));
+    }
+    /// A count within `range`, as usize.
+    fn within(key: &str, n: u64, range: std::ops::RangeInclusive<u64>, errs: &mut Vec<ConfigError>) -> usize {
+        if !range.contains(&n) {
+            errs.push(ConfigError::new(key, format!("a number from {} to {}", range.start(), range.end()), n.to_string()));
+        }
+        usize::try_from(n.clamp(*range.start(), *range.end())).unwrap_or(usize::MAX)
     }
     let admin = Admin { listen: socket_addr("admin.listen", &raw.admin.listen, &mut errs) };
     let legacy = Legacy {

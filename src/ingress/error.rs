@@ -3,6 +3,8 @@
 //! Each error knows whose fault it is (the sender's, the monolith's, or ours), which picks the
 //! status code; the `code` string is part of the public contract and does not change.
 
+use std::time::Duration;
+
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::{Body, Outcome};
@@ -11,6 +13,9 @@ use crate::verify::VerifyError;
 
 /// Seconds a sender is asked to wait after `publish_failed`.
 pub const RETRY_AFTER_SECS: &str = "5";
+
+/// Seconds a sender is asked to wait after `overloaded`.
+pub const OVERLOADED_RETRY_AFTER_SECS: &str = "1";
 
 /// Something the proxy answers instead of the monolith.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +26,10 @@ pub enum ProxyError {
     BodyTooLarge(usize),
     #[error("reading the request body failed: {0}")]
     BodyRead(String),
+    #[error("the request body did not arrive within {} ms of the request head", .0.as_millis())]
+    BodyTimeout(Duration),
+    #[error("too many requests in flight; retry shortly")]
+    Overloaded,
     #[error(transparent)]
     Legacy(LegacyError),
     #[error("the request did not complete within the server's request timeout")]
@@ -37,6 +46,8 @@ impl ProxyError {
             ProxyError::Signature(_) => StatusCode::UNAUTHORIZED,
             ProxyError::BodyTooLarge(_) | ProxyError::Legacy(LegacyError::BodyTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Legacy(LegacyError::Timeout(_)) | ProxyError::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Legacy(_) => StatusCode::BAD_GATEWAY,
             ProxyError::PublishFailed => StatusCode::SERVICE_UNAVAILABLE,
@@ -50,6 +61,8 @@ impl ProxyError {
             ProxyError::Signature(_) => "signature_invalid",
             ProxyError::BodyTooLarge(_) | ProxyError::Legacy(LegacyError::BodyTooLarge) => "body_too_large",
             ProxyError::BodyRead(_) => "body_read_failed",
+            ProxyError::BodyTimeout(_) => "body_timeout",
+            ProxyError::Overloaded => "overloaded",
             ProxyError::Legacy(LegacyError::Unavailable(_)) => "upstream_unavailable",
             ProxyError::Legacy(LegacyError::Timeout(_)) => "upstream_timeout",
             ProxyError::Legacy(LegacyError::Failed(_)) => "upstream_failed",
@@ -71,8 +84,22 @@ impl ProxyError {
         let mut resp = Response::new(super::full(body.to_string()));
         *resp.status_mut() = self.status();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if matches!(self, ProxyError::PublishFailed) {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        match self {
+            ProxyError::PublishFailed => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            }
+            ProxyError::Overloaded => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(OVERLOADED_RETRY_AFTER_SECS));
+            }
+            // The request body was not read to its end, so the connection cannot carry another
+            // request: say so rather than let the sender find out.
+            ProxyError::BodyTooLarge(_)
+            | ProxyError::Legacy(LegacyError::BodyTooLarge)
+            | ProxyError::BodyRead(_)
+            | ProxyError::BodyTimeout(_) => {
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         resp.extensions_mut().insert(Outcome { route: route.to_owned().into(), outcome: self.code() });
         resp

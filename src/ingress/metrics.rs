@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
+use prometheus::{IntCounter, Registry};
 use tower::{Layer, Service};
 
 use super::{Body, Outcome, UNROUTED};
@@ -84,4 +85,20 @@ where
         this.metrics.latency.with_label_values(&[route]).observe(this.start.elapsed().as_secs_f64());
         Poll::Ready(Ok(resp))
     }
+}
+
+/// `strangler_load_shed_total`: requests refused with 503 `overloaded`, registered into `registry`.
+///
+/// Registered here rather than with the other metrics so the listener owns its own counter; a
+/// second registration into the same registry keeps working, unexposed, and says so in the log.
+pub fn load_shed_counter(registry: &Registry) -> IntCounter {
+    let counter = IntCounter::new(
+        "strangler_load_shed_total",
+        "Requests refused with 503 overloaded because server.max_concurrent_requests were in flight.",
+    )
+    .expect("a valid metric name and help");
+    if let Err(e) = registry.register(Box::new(counter.clone())) {
+        tracing::warn!(error = %e, "strangler_load_shed_total not registered");
+    }
+    counter
 }

@@ -2,9 +2,16 @@
 //!
 //! `serve` accepts until shutdown is signalled, then stops accepting and lets in-flight requests
 //! finish within the grace period.
+//!
+//! Limits live where they can be enforced cheapest: head size, header count, the header read
+//! timeout and the connection cap on the connection, here (hyper answers 431 and 400 itself, with
+//! an empty body); load shedding, forwarding-header trust, the request timeout and the body's
+//! size and deadline as layers of [`stack`].
 
 pub mod body_limit;
 pub mod error;
+pub mod forwarded;
+pub mod load_shed;
 pub mod metrics;
 pub mod new_path;
 pub mod proxy;
@@ -14,7 +21,8 @@ pub mod timeout;
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderName, Request, Response};
@@ -25,7 +33,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tower::{Service, ServiceExt};
 
 /// The body type between layers and toward the monolith.
@@ -57,6 +65,31 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub grace: Duration,
+    /// Request line plus headers, in bytes; larger heads get hyper's own 431 (empty body).
+    pub max_header_bytes: usize,
+    /// Header lines; more get hyper's own 431 (empty body).
+    pub max_headers: usize,
+    /// Open connections; at the cap the listener stops accepting until one closes.
+    pub max_connections: usize,
+}
+
+/// hyper's default header count, kept on the stack; any other count is allocated per request.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
+/// hyper refuses a read buffer smaller than this.
+const HYPER_MIN_BUF_SIZE: usize = 8192;
+
+impl ServeOptions {
+    /// The `[server]` settings a connection enforces.
+    pub fn new(server: &crate::config::Server) -> Self {
+        Self {
+            header_read_timeout: server.header_read_timeout,
+            grace: server.shutdown_grace,
+            max_header_bytes: server.max_header_bytes,
+            max_headers: server.max_headers,
+            max_connections: server.max_connections,
+        }
+    }
 }
 
 /// Serves `service` on `listener` until `shutdown` turns true; then drains within the grace time.
@@ -69,8 +102,36 @@ where
     tokio::pin!(stop);
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(opts.header_read_timeout);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        // hyper checks the head's exact size once parsed; its read buffer must also hold a head
+        // that size while it arrives, and hyper will not go below 8 KiB. A head that outgrows
+        // either gets 431, and the buffer bounds what a half-sent head costs.
+        .max_header_size(opts.max_header_bytes)
+        .max_buf_size(opts.max_header_bytes.max(HYPER_MIN_BUF_SIZE));
+    if opts.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        http.max_headers(opts.max_headers);
+    }
+    let connections = Arc::new(Semaphore::new(opts.max_connections));
+    let mut warned_full: Option<Instant> = None;
     loop {
+        // At the cap, stop accepting: new connections wait in the kernel's backlog.
+        let slot = match connections.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if warned_full.map_or(true, |at| at.elapsed() > FULL_WARNING_EVERY) {
+                    tracing::warn!(
+                        max_connections = opts.max_connections,
+                        "connection cap reached: not accepting until one closes"
+                    );
+                    warned_full = Some(Instant::now());
+                }
+                tokio::select! {
+                    slot = connections.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = &mut stop => break,
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -91,6 +152,7 @@ where
         });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), per_request));
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -101,6 +163,9 @@ where
         tracing::warn!(grace = ?opts.grace, "in-flight requests still running after the grace period");
     }
 }
+
+/// At most one "connection cap reached" warning this often.
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(10);
 
 /// Resolves once `shutdown` turns true (or its sender is gone).
 async fn stopped(mut shutdown: watch::Receiver<bool>) {

@@ -21,7 +21,12 @@ impl Proxy {
         req: Request<Bytes>,
         event: CanonicalEvent,
         peer: SocketAddr,
+        first: bool,
     ) -> Result<Response<Body>, ProxyError> {
+        if !first {
+            // Already on Kafka: the new service handles it once; the sender gets the static answer.
+            return Ok(static_answer(route, "duplicate"));
+        }
         let policy = &route.new_path;
         // Listen before publishing, so a fast service cannot answer before anyone waits.
         let wait = policy.await_outcome.map(|limit| (limit, self.waiters.register(&event.id)));

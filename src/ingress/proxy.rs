@@ -84,9 +84,15 @@ impl Proxy {
         let (webhook, _) = verified.into_parts();
         parts.headers = webhook.headers;
         let req = Request::from_parts(parts, webhook.body);
+        // A sender's retry of a delivery still reaches its owner, but is not published again.
+        let first = self.publisher.first_time(&route.name, &event.id);
+        if !first {
+            self.metrics.publish.duplicates.with_label_values(&[&route.name]).inc();
+            tracing::info!(route = %route.name, event_id = %event.id, "repeated delivery: not published again");
+        }
         match owner {
-            Owner::Legacy => self.legacy_owned(route, req, event, peer).await,
-            Owner::New => self.new_owned(route, req, event, peer).await,
+            Owner::Legacy => self.legacy_owned(route, req, event, peer, first).await,
+            Owner::New => self.new_owned(route, req, event, peer, first).await,
         }
     }
 
@@ -98,29 +104,36 @@ impl Proxy {
         req: Request<bytes::Bytes>,
         event: CanonicalEvent,
         peer: SocketAddr,
+        first: bool,
     ) -> Result<Response<Body>, ProxyError> {
         let event_id = event.id.clone();
-        self.publisher.publish(&route.name, event);
+        if first {
+            self.publisher.publish(&route.name, event);
+        }
         let start = Instant::now();
         let resp = self.forward(&route.name, &route.upstream, req.map(full), peer).await?;
         let (parts, body) = resp.into_parts();
         let body = read_capped(body, self.max_body_bytes).await.map_err(|e| {
             ProxyError::Legacy(crate::legacy::LegacyError::Failed(format!("reading the monolith's response: {e}")))
         })?;
-        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-        let outcome = Outcome::from_response(
-            &event_id,
-            &route.name,
-            Source::Legacy,
-            EventMode::Shadow,
-            parts.status.as_u16(),
-            content_type,
-            &body,
-            latency_ms,
-            "strangler",
-        );
-        self.send_outcome(&outcome);
+        if first {
+            // The first answer is the legacy outcome; a retry's answer would be a duplicate.
+            let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+            let status = parts.status.as_u16();
+            let outcome = Outcome::from_response(
+                &event_id,
+                &route.name,
+                Source::Legacy,
+                EventMode::Shadow,
+                status,
+                content_type,
+                &body,
+                latency_ms,
+                "strangler",
+            );
+            self.send_outcome(&outcome);
+        }
         Ok(Response::from_parts(parts, full(body)))
     }
 

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
@@ -10,30 +9,42 @@ use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 use super::body_limit::BodyLimitLayer;
-use super::metrics::MetricsLayer;
+use super::forwarded::ForwardedLayer;
+use super::load_shed::LoadShedLayer;
+use super::metrics::{load_shed_counter, MetricsLayer};
 use super::proxy::{Proxy, ProxyService};
 use super::timeout::TimeoutLayer;
 use super::{Body, REQUEST_ID};
+use crate::config::Server;
 
-/// Builds the stack around `proxy`.
+/// Builds the stack around `proxy` with the `[server]` limits. Header size and count, the header
+/// read timeout and the connection cap are enforced by the connection, before this stack
+/// ([`super::serve`]).
 pub fn build(
     proxy: Arc<Proxy>,
-    request_timeout: Duration,
-    max_body_bytes: usize,
+    server: &Server,
 ) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone + Send + 'static {
     let metrics = proxy.metrics.ingress.clone();
+    let shed = load_shed_counter(&proxy.metrics.registry);
     ServiceBuilder::new()
         // First, so every later layer, log line, error body and the monolith see the same id;
         // a sender's own X-Request-Id is kept.
         .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
         // Echo the id to the sender, whatever answered (monolith, timeout or limit).
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        // Outside the timeout and the limit, so their answers are counted too.
+        // Outside every layer that answers by itself, so their answers are counted too.
         .layer(MetricsLayer::new(metrics))
+        // Before anything does work for a request: past the limit the answer is an immediate
+        // 503 that reads nothing and queues nothing.
+        .layer(LoadShedLayer::new(server.max_concurrent_requests, shed))
+        // Before anything reads headers, so no layer, event mapping or the monolith sees what an
+        // untrusted client claims about its route.
+        .layer(ForwardedLayer::new(&server.trusted_proxies))
         // Bounds the whole exchange so a stuck monolith or client cannot hold a slot forever.
-        .layer(TimeoutLayer::new(request_timeout))
-        // Innermost before the proxy: nothing buffers a body past the limit.
-        .layer(BodyLimitLayer::new(max_body_bytes))
+        .layer(TimeoutLayer::new(server.request_timeout))
+        // Innermost before the proxy: nothing buffers a body past the limit or waits on a body
+        // past its deadline, and a failed body is answered as such whoever was reading it.
+        .layer(BodyLimitLayer::new(server.max_body_bytes, server.body_read_timeout))
         .service(ProxyService(proxy))
 }
 

@@ -32,15 +32,39 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
-/// Appends the client to `X-Forwarded-For`, and sets `X-Forwarded-Proto` and `X-Forwarded-Host`
-/// unless a load balancer in front already did.
+/// Headers in which a client describes the path its request took. Believed only from
+/// `server.trusted_proxies`: from anyone else they are discarded ([`discard_forwarded`]).
+pub const FORWARDED: [HeaderName; 6] = [
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-port"),
+    header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+];
+
+/// Removes every header of [`FORWARDED`]: what an untrusted client claims about its route.
+pub fn discard_forwarded(headers: &mut HeaderMap) {
+    for name in &FORWARDED {
+        headers.remove(name);
+    }
+}
+
+/// Appends the client to `X-Forwarded-For` (joining every line a trusted proxy sent into one), and
+/// sets `X-Forwarded-Proto` and `X-Forwarded-Host` unless a trusted proxy in front already did.
+/// Untrusted peers' forwarding headers are gone by now, so for them the chain starts here.
 pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&HeaderValue>) {
     let xff = HeaderName::from_static("x-forwarded-for");
-    let chain = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {client}"),
-        _ => client.to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&chain) {
+    let mut chain: Vec<String> = headers
+        .get_all(&xff)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    chain.push(client.to_string());
+    if let Ok(v) = HeaderValue::from_str(&chain.join(", ")) {
         headers.insert(xff, v);
     }
     let proto = HeaderName::from_static("x-forwarded-proto");
@@ -83,5 +107,38 @@ mod tests {
         add_forwarded(&mut h, "10.0.0.2".parse().unwrap(), None);
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 10.0.0.2");
         assert_eq!(h["x-forwarded-proto"], "https");
+
+        // Several lines from a trusted proxy make one chain; empty ones are dropped.
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1, 2.2.2.2"));
+        h.append("x-forwarded-for", HeaderValue::from_static(" "));
+        h.append("x-forwarded-for", HeaderValue::from_static("3.3.3.3"));
+        add_forwarded(&mut h, "10.0.0.9".parse().unwrap(), None);
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.9");
+    }
+
+    #[test]
+    fn untrusted_forwarding_claims_are_discarded_then_set_from_the_connection() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-port", "443"),
+            ("forwarded", "for=1.2.3.4;proto=https"),
+            ("x-real-ip", "1.2.3.4"),
+            ("x-github-event", "push"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        h.append("x-forwarded-for", HeaderValue::from_static("5.6.7.8"));
+        discard_forwarded(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        add_forwarded(&mut h, "127.0.0.1".parse().unwrap(), Some(&HeaderValue::from_static("hooks.example")));
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "hooks.example");
+        assert!(!h.contains_key("forwarded") && !h.contains_key("x-real-ip"));
     }
 }

@@ -4,6 +4,7 @@
 //! per event awaits the broker's acknowledgement and counts it. Events Kafka cannot take go to the
 //! [`Overflow`] seam: today it logs and counts; the durable spool plugs in there.
 
+pub mod dedupe;
 pub mod embedded;
 pub mod producer;
 pub mod topics;
@@ -17,6 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::event::CanonicalEvent;
 use crate::telemetry::PublishMetrics;
+use dedupe::Dedupe;
 
 /// Why an event did not reach Kafka. Bounded: used as a metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +75,7 @@ pub struct Publisher {
     live: FutureProducer,
     metrics: PublishMetrics,
     overflow: Arc<dyn Overflow>,
+    dedupe: Arc<Dedupe>,
 }
 
 fn record(event: &CanonicalEvent) -> FutureRecord<'_, [u8], [u8]> {
@@ -83,8 +86,19 @@ fn record(event: &CanonicalEvent) -> FutureRecord<'_, [u8], [u8]> {
 }
 
 impl Publisher {
-    pub fn new(producer: FutureProducer, live: FutureProducer, metrics: PublishMetrics, overflow: Arc<dyn Overflow>) -> Self {
-        Self { producer, live, metrics, overflow }
+    pub fn new(
+        producer: FutureProducer,
+        live: FutureProducer,
+        metrics: PublishMetrics,
+        overflow: Arc<dyn Overflow>,
+        dedupe: Arc<Dedupe>,
+    ) -> Self {
+        Self { producer, live, metrics, overflow, dedupe }
+    }
+
+    /// True the first time this route publishes `event_id` within the dedupe window.
+    pub fn first_time(&self, route: &str, event_id: &str) -> bool {
+        self.dedupe.first(&Dedupe::key(route, event_id), std::time::Instant::now())
     }
 
     /// Publishes a live event and waits for the broker's acknowledgement. On failure the event is
@@ -100,7 +114,11 @@ impl Publisher {
         };
         match &result {
             Ok(()) => self.metrics.published.with_label_values(&[route]).inc(),
-            Err((reason, _)) => self.metrics.failed.with_label_values(&[route, reason.as_str()]).inc(),
+            Err((reason, _)) => {
+                self.metrics.failed.with_label_values(&[route, reason.as_str()]).inc();
+                // Not on Kafka: the sender's retry must be able to publish it.
+                self.dedupe.forget(&Dedupe::key(route, &event.id));
+            }
         }
         result
     }
@@ -147,11 +165,13 @@ impl Publisher {
 
     fn fail(&self, route: &str, event: CanonicalEvent, reason: FailReason, error: &KafkaError) {
         self.metrics.failed.with_label_values(&[route, reason.as_str()]).inc();
+        self.dedupe.forget(&Dedupe::key(route, &event.id));
         self.overflow.take(route, event, reason, error);
     }
 
     /// Refreshes the queue-depth gauge (called at each scrape).
     pub fn refresh_gauges(&self) {
+        self.metrics.dedupe_entries.set(self.dedupe.len() as i64);
         self.metrics.queue_depth.set(i64::from(self.producer.in_flight_count() + self.live.in_flight_count()));
     }
 

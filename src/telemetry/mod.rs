@@ -87,6 +87,10 @@ pub struct PublishMetrics {
     pub queue_depth: IntGauge,
     /// `strangler_records_failed_total{kind}`: outcome and parity records Kafka did not take.
     pub records_failed: IntCounterVec,
+    /// `strangler_duplicates_total{route}`: deliveries seen before, not published again.
+    pub duplicates: IntCounterVec,
+    /// `strangler_dedupe_entries`: delivery ids in the dedupe window, refreshed at each scrape.
+    pub dedupe_entries: IntGauge,
 }
 
 impl Metrics {
@@ -129,6 +133,8 @@ impl Metrics {
         let queue_depth =
             IntGauge::new("strangler_producer_queue_depth", "Messages queued in the Kafka producer, not yet acknowledged.")?;
         registry.register(Box::new(queue_depth.clone()))?;
+        let dedupe_entries = IntGauge::new("strangler_dedupe_entries", "Delivery ids remembered in the dedupe window.")?;
+        registry.register(Box::new(dedupe_entries.clone()))?;
         let publish = PublishMetrics {
             published: counter("strangler_events_published_total", "Events acknowledged by Kafka, by route.", &["route"])?,
             failed: counter(
@@ -142,6 +148,12 @@ impl Metrics {
                 "Outcome and parity records Kafka did not take, by kind.",
                 &["kind"],
             )?,
+            duplicates: counter(
+                "strangler_duplicates_total",
+                "Deliveries seen before within the dedupe window, not published again.",
+                &["route"],
+            )?,
+            dedupe_entries,
         };
         let gauge = |name: &str, help: &str| -> prometheus::Result<GaugeVec> {
             let g = GaugeVec::new(Opts::new(name, help), &["route"])?;

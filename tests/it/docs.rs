@@ -31,21 +31,10 @@ fn configuration_reference_lists_every_key_of_every_shipped_config() {
         let mut all = Vec::new();
         keys("", &doc, &mut all);
         for k in all {
+            // Tables are documented by their heading: `[server]`, `route.signature`, ...
             let documented = reference.contains(&format!("`{k}`"))
-                || [
-                    "server",
-                    "admin",
-                    "legacy",
-                    "kafka",
-                    "comparator",
-                    "route",
-                    "route.match",
-                    "route.signature",
-                    "route.event",
-                    "route.new_path_response",
-                    "route.compare",
-                ]
-                .contains(&k.as_str());
+                || reference.contains(&format!("`[{k}]`"))
+                || ["route", "route.match"].contains(&k.as_str());
             if !documented {
                 missing.push(format!("{} ({})", k, path.display()));
             }

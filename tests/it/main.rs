@@ -8,9 +8,11 @@ mod monolith_smoke;
 // Proxy core (issue 2).
 mod cli;
 mod consumer_kit;
+mod dedupe;
 mod demo;
 mod docs;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod parity;
 mod passthrough;

@@ -106,15 +106,17 @@ pub fn webhooks() -> Vec<Webhook> {
         .collect()
 }
 
-/// Sends every webhook through the proxy, retrying `RETRIED` right after its first delivery.
-/// The retry has the same key as the last delivery, so it sits before it in one partition: a
-/// consumer that processes partitions in order must pass it before its last outcome.
-async fn send_all(proxy: &strangler::app::Running, hooks: &[Webhook]) {
+/// Sends every webhook through `proxy`, and retries `RETRIED` right after its first delivery
+/// through `replica`, a second proxy: dedupe is per replica, so the retry is published again
+/// (docs/consumer-protocol.md) and the consumer must deduplicate it. The retry has the same key
+/// as the last delivery, so it sits before it in one partition: a consumer that processes
+/// partitions in order must pass it before its last outcome.
+async fn send_all(proxy: &strangler::app::Running, replica: &strangler::app::Running, hooks: &[Webhook]) {
     assert_eq!(RETRIED % 3, (EVENTS - 1) % 3, "the retry shares the last delivery's partition key");
     for (i, hook) in hooks.iter().enumerate() {
-        let sends = if i == RETRIED { 2 } else { 1 };
-        for _ in 0..sends {
-            let reply = post(&url(proxy, "/webhooks/github"), &hook.headers(), hook.body.clone()).await;
+        let via: &[&strangler::app::Running] = if i == RETRIED { &[proxy, replica] } else { &[proxy] };
+        for p in via {
+            let reply = post(&url(p, "/webhooks/github"), &hook.headers(), hook.body.clone()).await;
             assert_eq!(reply.status, StatusCode::OK, "{}: {:?}", hook.id, reply.body);
         }
     }
@@ -237,17 +239,19 @@ async fn a_python_consumer_built_from_the_protocol_page_publishes_outcomes_stran
     let tansu = Tansu::start();
     let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let proxy = start_proxy(&config(&monolith.url(), &tansu.brokers), &[("GH", GH_SECRET)], None).await;
+    let replica = start_proxy(&config(&monolith.url(), &tansu.brokers), &[("GH", GH_SECRET)], None).await;
     // The page says strangler creates it at start-up; harmless if it already has.
     create_topic(&tansu.brokers, OUTCOMES_TOPIC, PARTITIONS).await;
 
     let mut consumer = PyConsumer::start(&tansu.brokers, EVENTS_TOPIC, "triage-py-shadow", EVENTS);
     let hooks = webhooks();
-    send_all(&proxy, &hooks).await;
+    send_all(&proxy, &replica, &hooks).await;
 
     let status = consumer.wait(CONSUMER_DEADLINE).await;
     assert!(status.success(), "python consumer exited with {status}:\n{}", consumer.log());
 
-    // The retry reached the consumer as a second record with the same ce_id (so its dedupe ran).
+    // The retry, through another replica, reached the consumer as a second record with the same
+    // ce_id (so its dedupe ran).
     let events = drain(&tansu.brokers, EVENTS_TOPIC, WAIT).await;
     let retried = &hooks[RETRIED].id;
     assert_eq!(events.len(), EVENTS + 1, "every delivery and the retry are on the events topic");
@@ -269,14 +273,19 @@ async fn a_python_consumer_built_from_the_protocol_page_publishes_outcomes_stran
 
     // The comparator accepts them: every event is joined with the monolith's outcome (the
     // sender's retry is a duplicate legacy outcome), and statuses decide match or mismatch.
-    let parity = |result: &str| proxy.metrics.compare.parity.with_label_values(&[ROUTE, result]).get();
+    // Both replicas run the comparator in one consumer group: add up what each compared.
+    let parity = |result: &str| {
+        [&proxy, &replica].iter().map(|p| p.metrics.compare.parity.with_label_values(&[ROUTE, result]).get()).sum::<u64>()
+    };
     let joined = || async { parity("match") + parity("mismatch") == EVENTS as u64 };
     assert!(eventually(WAIT, joined).await, "match {} mismatch {}", parity("match"), parity("mismatch"));
     let agree = hooks.iter().filter(|h| predicted_answer(h).0 == 200).count() as u64;
     assert_eq!((parity("match"), parity("mismatch")), (agree, EVENTS as u64 - agree));
     assert_eq!(parity("missing_new") + parity("missing_legacy"), 0);
-    assert_eq!(proxy.metrics.compare.dropped.with_label_values(&["undecodable"]).get(), 0);
-    assert_eq!(proxy.metrics.compare.outcomes.with_label_values(&[ROUTE, "new", "shadow"]).get(), EVENTS as u64);
+    let read = |f: &dyn Fn(&strangler::app::Running) -> u64| f(&proxy) + f(&replica);
+    assert_eq!(read(&|p| p.metrics.compare.dropped.with_label_values(&["undecodable"]).get()), 0);
+    assert_eq!(read(&|p| p.metrics.compare.outcomes.with_label_values(&[ROUTE, "new", "shadow"]).get()), EVENTS as u64);
 
+    replica.shutdown().await;
     proxy.shutdown().await;
 }
