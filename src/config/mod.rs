@@ -6,6 +6,7 @@
 pub mod locate;
 mod mapping;
 pub mod raw;
+mod raw_route;
 pub mod validate;
 
 use std::collections::BTreeMap;

@@ -7,10 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::compare::rules::{BodyRule, StatusRule};
-use crate::route::assign::Mode as RouteMode;
-use crate::route::{OnPublishFailure, OnTimeout};
-use crate::verify::{Algorithm, Encoding, Mode};
+pub use super::raw_route::{RawCompare, RawEvent, RawMatch, RawNewPath, RawRoute, RawSignature};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -142,135 +139,6 @@ pub struct RawKafka {
     pub librdkafka: BTreeMap<String, String>,
 }
 
-/// One `[[route]]`: a legacy webhook endpoint.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRoute {
-    pub name: String,
-    #[serde(rename = "match")]
-    pub matcher: RawMatch,
-    pub topic: String,
-    /// Overrides `legacy.url` for this route.
-    pub upstream: Option<String>,
-    pub signature: RawSignature,
-    #[serde(default)]
-    pub event: RawEvent,
-    #[serde(default = "default_route_mode")]
-    pub mode: RouteMode,
-    /// Percent of entities owned by the new path in `split` mode, two decimals at most.
-    #[serde(default)]
-    pub share: f64,
-    /// Assignment salt; defaults to the route name. Changing it reshuffles every entity.
-    pub salt: Option<String>,
-    #[serde(default)]
-    pub new_path_response: RawNewPath,
-    #[serde(default = "default_on_timeout")]
-    pub on_timeout: OnTimeout,
-    #[serde(default = "default_on_publish_failure")]
-    pub on_publish_failure: OnPublishFailure,
-    #[serde(default = "default_publish_timeout_ms")]
-    pub publish_timeout_ms: u64,
-    #[serde(default)]
-    pub compare: RawCompare,
-}
-
-/// What a new-owned request is answered with.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNewPath {
-    #[serde(default = "default_new_status")]
-    pub status: u16,
-    #[serde(default = "default_new_body")]
-    pub body: String,
-    pub content_type: Option<String>,
-    /// Wait this long for the new service's outcome and answer with it.
-    pub await_outcome_ms: Option<u64>,
-}
-
-impl Default for RawNewPath {
-    fn default() -> Self {
-        Self { status: default_new_status(), body: default_new_body(), content_type: None, await_outcome_ms: None }
-    }
-}
-
-/// How a route's legacy and new outcomes are compared.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCompare {
-    #[serde(default = "default_window_ms")]
-    pub window_ms: u64,
-    #[serde(default = "default_status_rule")]
-    pub status: StatusRule,
-    #[serde(default = "default_body_rule")]
-    pub body: BodyRule,
-    #[serde(default)]
-    pub ignore: Vec<String>,
-    #[serde(default)]
-    pub numeric_tolerance: f64,
-    #[serde(default)]
-    pub unordered: Vec<String>,
-    #[serde(default = "default_samples")]
-    pub samples: usize,
-}
-
-impl Default for RawCompare {
-    fn default() -> Self {
-        Self {
-            window_ms: default_window_ms(),
-            status: default_status_rule(),
-            body: default_body_rule(),
-            ignore: Vec::new(),
-            numeric_tolerance: 0.0,
-            unordered: Vec::new(),
-            samples: default_samples(),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMatch {
-    #[serde(default = "default_method")]
-    pub method: String,
-    pub path: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSignature {
-    pub scheme: String,
-    #[serde(default)]
-    pub secrets_env: Vec<String>,
-    #[serde(default = "default_mode")]
-    pub mode: Mode,
-    #[serde(default = "default_tolerance_secs")]
-    pub tolerance_secs: u64,
-    // Generic `hmac` scheme only.
-    pub header: Option<String>,
-    pub algorithm: Option<Algorithm>,
-    pub encoding: Option<Encoding>,
-    pub prefix: Option<String>,
-    pub timestamp_header: Option<String>,
-    pub timestamp_separator: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawEvent {
-    pub id_header: Option<String>,
-    pub id_pointer: Option<String>,
-    pub type_from_header: Option<String>,
-    pub type_pointer: Option<String>,
-    #[serde(rename = "type")]
-    pub fixed_type: Option<String>,
-    pub type_prefix: Option<String>,
-    pub key_pointer: Option<String>,
-    pub key_header: Option<String>,
-    pub subject_pointer: Option<String>,
-    #[serde(default)]
-    pub forward_headers: Vec<String>,
-}
-
 impl Default for RawServer {
     fn default() -> Self {
         Self {
@@ -315,9 +183,6 @@ fn default_listen() -> String {
 }
 fn default_admin_listen() -> String {
     "127.0.0.1:9090".into()
-}
-fn default_method() -> String {
-    "POST".into()
 }
 const fn default_max_body_bytes() -> u64 {
     1024 * 1024
@@ -364,12 +229,6 @@ const fn default_replication_factor() -> i32 {
 const fn default_flush_timeout_ms() -> u64 {
     5_000
 }
-const fn default_mode() -> Mode {
-    Mode::Enforce
-}
-const fn default_tolerance_secs() -> u64 {
-    300
-}
 fn default_outcomes_topic() -> String {
     "strangler.outcomes".into()
 }
@@ -381,36 +240,6 @@ fn default_comparator_group() -> String {
 }
 const fn default_parity_window() -> usize {
     1000
-}
-const fn default_route_mode() -> RouteMode {
-    RouteMode::Shadow
-}
-const fn default_on_timeout() -> OnTimeout {
-    OnTimeout::Static
-}
-const fn default_on_publish_failure() -> OnPublishFailure {
-    OnPublishFailure::Legacy
-}
-const fn default_publish_timeout_ms() -> u64 {
-    5_000
-}
-const fn default_new_status() -> u16 {
-    202
-}
-fn default_new_body() -> String {
-    r#"{"accepted":true}"#.into()
-}
-const fn default_window_ms() -> u64 {
-    30_000
-}
-const fn default_status_rule() -> StatusRule {
-    StatusRule::Exact
-}
-const fn default_body_rule() -> BodyRule {
-    BodyRule::Json
-}
-const fn default_samples() -> usize {
-    20
 }
 const fn default_dedupe_ttl_secs() -> u64 {
     24 * 60 * 60
