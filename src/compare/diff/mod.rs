@@ -1,6 +1,6 @@
 //! Field-level diff of two outcomes under a route's comparison rules.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -157,27 +157,71 @@ impl Walk<'_> {
 
     /// Multiset equality: each legacy element is paired with an unused equal new element (trying
     /// the same index first). Paths inside elements use the legacy index. O(n²) comparisons at worst.
+    /// Multiset equality: a perfect matching of equal elements. Greedy first (the same index,
+    /// then the first free equal element); when that fails, augmenting paths re-pair earlier
+    /// elements, since equality with a tolerance is not transitive and greedy can miss a pairing.
     fn multiset(&mut self, x: &[Value], y: &[Value]) -> bool {
         if x.len() != y.len() {
             return false;
         }
         let collect = std::mem::replace(&mut self.collect, false);
-        let mut used = vec![false; y.len()];
+        let mut pairs = Pairing { owner: vec![None; y.len()], memo: HashMap::new() };
         let mut equal = true;
-        for (i, a) in x.iter().enumerate() {
-            self.enter(i);
-            let mut candidates = std::iter::once(i).chain((0..y.len()).filter(|&j| j != i));
-            let found = candidates.find(|&j| !used[j] && self.value(a, &y[j]));
-            self.leave();
-            match found {
-                Some(j) => used[j] = true,
-                None => {
-                    equal = false;
-                    break;
-                }
+        for i in 0..x.len() {
+            let mut visited = vec![false; y.len()];
+            if !self.augment(i, x, y, &mut pairs, &mut visited) {
+                equal = false;
+                break;
             }
         }
         self.collect = collect;
+        equal
+    }
+
+    /// Kuhn's augmenting path from legacy element `i`.
+    fn augment(&mut self, i: usize, x: &[Value], y: &[Value], pairs: &mut Pairing, visited: &mut [bool]) -> bool {
+        let order = || std::iter::once(i).filter(|&j| j < y.len()).chain((0..y.len()).filter(move |&j| j != i));
+        // A free equal element first: the common case never re-pairs anything or remembers
+        // comparisons.
+        for j in order() {
+            if !visited[j] && pairs.owner[j].is_none() && self.equal_at(i, j, x, y, None) {
+                visited[j] = true;
+                pairs.owner[j] = Some(i);
+                return true;
+            }
+        }
+        for j in order() {
+            if visited[j] || !self.equal_at(i, j, x, y, Some(&mut pairs.memo)) {
+                continue;
+            }
+            visited[j] = true;
+            if let Some(k) = pairs.owner[j] {
+                if self.augment(k, x, y, pairs, visited) {
+                    pairs.owner[j] = Some(i);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn equal_at(
+        &mut self,
+        i: usize,
+        j: usize,
+        x: &[Value],
+        y: &[Value],
+        memo: Option<&mut HashMap<(usize, usize), bool>>,
+    ) -> bool {
+        if let Some(known) = memo.as_ref().and_then(|m| m.get(&(i, j))) {
+            return *known;
+        }
+        self.enter(i);
+        let equal = self.value(&x[i], &y[j]);
+        self.leave();
+        if let Some(m) = memo {
+            m.insert((i, j), equal);
+        }
         equal
     }
 
@@ -191,6 +235,13 @@ impl Walk<'_> {
             self.out.push(FieldDiff { pointer, legacy: clip(a, 0), new: clip(b, 0) });
         }
     }
+}
+
+/// Matching state of one unordered comparison: which legacy element holds each new element,
+/// and the element comparisons already made.
+struct Pairing {
+    owner: Vec<Option<usize>>,
+    memo: HashMap<(usize, usize), bool>,
 }
 
 /// Structural equality without recursion (for subtrees below [`MAX_DEPTH`]): numbers use the

@@ -198,3 +198,14 @@ fn field_diffs_have_the_parity_record_wire_shape() {
     assert_eq!(wire, json!({"pointer": "/body/a", "legacy": 1, "new": null}));
     assert_eq!(serde_json::from_value::<FieldDiff>(wire).unwrap(), d);
 }
+
+#[test]
+fn unordered_arrays_find_a_pairing_greedy_matching_would_miss() {
+    // With a tolerance of 0.5, 1.0 matches both 1.5 and 0.5, but 2.0 only 1.5: greedy pairs
+    // 1.0 with 1.5 and then fails; the right pairing is 1.0-0.5, 2.0-1.5.
+    let rules = rules(&[], &["/items"], 0.5);
+    let (a, b) = json_pair(json!({"items": [1.0, 2.0]}), json!({"items": [1.5, 0.5]}));
+    assert!(compare(&rules, &a, &b).is_empty());
+    let (a, c) = json_pair(json!({"items": [1.0, 2.0]}), json!({"items": [1.5, 3.0]}));
+    assert_eq!(triples(&compare(&rules, &a, &c)), [("/body/items", &json!([1.0, 2.0]), &json!([1.5, 3.0]))], "no pairing exists");
+}
