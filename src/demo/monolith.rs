@@ -5,6 +5,7 @@
 //! ending in `/status/<code>` is answered with that status code instead (same JSON body). A path
 //! ending in `/hang` is recorded and never answered (until shutdown): a stuck monolith. A path
 //! ending in `/hold` is recorded and answered once [`MonolithHandle::release_held`] is called.
+//! Each `x-monolith-reply-header: Name: value` request header is echoed as a response header.
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -209,6 +210,7 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
         return Err("sample monolith is shut down".into());
     }
     let (parts, body) = req.into_parts();
+    let extra = reply_headers(&parts.headers);
     let body = body.collect().await?.to_bytes();
     let path = parts.uri.path().to_string();
     let status = status_from_path(&path).unwrap_or(StatusCode::OK);
@@ -240,7 +242,23 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
     let mut resp = Response::new(Full::new(Bytes::from(reply)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in extra {
+        resp.headers_mut().append(name, value);
+    }
     Ok(resp)
+}
+
+/// Response headers a test asks for: each `x-monolith-reply-header: Name: value` request header
+/// becomes `Name: value` on the answer (to show what a proxy does with a monolith's headers).
+fn reply_headers(headers: &HeaderMap) -> Vec<(http::HeaderName, HeaderValue)> {
+    headers
+        .get_all("x-monolith-reply-header")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split_once(':'))
+        .filter_map(|(n, v)| {
+            Some((http::HeaderName::from_bytes(n.trim().as_bytes()).ok()?, HeaderValue::from_str(v.trim()).ok()?))
+        })
+        .collect()
 }
 
 /// `.../status/<code>` → that status code, if it is a valid one.
