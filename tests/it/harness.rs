@@ -103,3 +103,22 @@ pub async fn scrape(running: &Running) -> String {
 pub fn url(running: &Running, path: &str) -> String {
     format!("http://{}{}", running.public_addr, path)
 }
+
+/// One GitHub route (secret from `GH`) on single-partition topics; `head` goes first (e.g. a
+/// `[server]` table with limits to test).
+pub fn github_config(legacy: &str, brokers: &str, head: &str) -> String {
+    format!(
+        r#"{head}
+[legacy]
+url = "{legacy}"
+[kafka]
+brokers = "{brokers}"
+partitions = 1
+[[route]]
+name = "github"
+match = {{ path = "/webhooks/github" }}
+topic = "webhooks.github"
+signature = {{ scheme = "github", secrets_env = ["GH"] }}
+"#
+    )
+}

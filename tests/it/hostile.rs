@@ -17,22 +17,7 @@ use crate::support::broker::Tansu;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn config(legacy: &str, brokers: &str, server: &str) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-{server}
-[legacy]
-url = "{legacy}"
-[kafka]
-brokers = "{brokers}"
-partitions = 1
-[[route]]
-name = "github"
-match = {{ path = "/webhooks/github" }}
-topic = "webhooks.github"
-signature = {{ scheme = "github", secrets_env = ["GH"] }}
-"#
-    )
+    crate::harness::github_config(legacy, brokers, &format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}"))
 }
 
 /// Writes `bytes` on a fresh connection and reads until the proxy closes it.

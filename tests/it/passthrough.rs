@@ -15,20 +15,7 @@ use crate::support::kafka::drain;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn config(legacy: &str, brokers: &str, extra: &str) -> String {
-    format!(
-        r#"{extra}
-[legacy]
-url = "{legacy}"
-[kafka]
-brokers = "{brokers}"
-partitions = 1
-[[route]]
-name = "github"
-match = {{ path = "/webhooks/github" }}
-topic = "webhooks.github"
-signature = {{ scheme = "github", secrets_env = ["GH"] }}
-"#
-    )
+    crate::harness::github_config(legacy, brokers, extra)
 }
 
 #[tokio::test(flavor = "multi_thread")]
