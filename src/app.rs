@@ -20,9 +20,10 @@ use crate::ingress::{self, ServeOptions};
 use crate::legacy::LegacyClient;
 use crate::publish::dedupe::Dedupe;
 use crate::publish::embedded::EmbeddedBroker;
-use crate::publish::{producer, topics, LogAndDrop, Publisher};
+use crate::publish::{self, topics, Publisher};
 use crate::route::assign::{Mode, Share};
 use crate::route::RouteTable;
+use crate::spool::{Fsync, Spool};
 use crate::telemetry::Metrics;
 
 /// What this process does.
@@ -85,19 +86,31 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     ensure_topics(&cfg, &brokers, broker.as_ref()).await?;
 
     let kafka = &cfg.kafka;
-    let producer = producer::create(&brokers, &kafka.librdkafka).context("creating the Kafka producer")?;
-    let publish_timeout = cfg.routes.iter().map(|r| r.new_path.publish_timeout).max().unwrap_or(Duration::from_secs(5));
-    let mut live_overrides = kafka.librdkafka.clone();
-    live_overrides.insert("message.timeout.ms".into(), publish_timeout.as_millis().to_string());
-    let live = producer::create(&brokers, &live_overrides).context("creating the live-event producer")?;
+    let spool = match cfg.spool.clone() {
+        Some(settings) => Some(Arc::new(open_spool(settings, &metrics).await?)),
+        None => None,
+    };
     let dedupe = Arc::new(Dedupe::new(cfg.dedupe.ttl, cfg.dedupe.max_entries));
-    let publisher = Publisher::new(producer, live, metrics.publish.clone(), Arc::new(LogAndDrop), dedupe);
+    let publisher = Publisher::new(publish::Settings {
+        brokers: brokers.clone(),
+        librdkafka: kafka.librdkafka.clone(),
+        live_timeout: cfg.routes.iter().map(|r| r.new_path.publish_timeout).max().unwrap_or(Duration::from_secs(5)),
+        dead_letter_topic: kafka.dead_letter_topic.clone(),
+        spool: spool.clone(),
+        metrics: metrics.publish.clone(),
+        dedupe,
+    })
+    .context("creating the Kafka producers")?;
 
     let routes = Arc::new(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect()));
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
     let serve_opts = ServeOptions::new(&cfg.server);
     let mut background = Vec::new();
+    background.push(tokio::spawn(log_exit("publisher supervisor", publisher.clone().supervise(stopped.clone()))));
+    if let Some(spool) = spool.filter(|s| matches!(s.settings().fsync, Fsync::Every(_))) {
+        background.push(tokio::spawn(sync_spool(spool, stopped.clone())));
+    }
 
     if cfg.comparator.enabled || opts.role == Role::Comparator {
         let comparator = Arc::new(Comparator {
@@ -179,6 +192,7 @@ async fn ensure_topics(cfg: &Validated, brokers: &str, embedded: Option<&Embedde
     let mut wanted: BTreeSet<String> = cfg.routes.iter().map(|r| r.topic.clone()).collect();
     wanted.insert(cfg.kafka.outcomes_topic.clone());
     wanted.insert(cfg.kafka.parity_topic.clone());
+    wanted.insert(cfg.kafka.dead_letter_topic.clone());
     match (embedded, cfg.kafka.create_topics) {
         (Some(embedded), _) => {
             for topic in &wanted {
@@ -194,6 +208,33 @@ async fn ensure_topics(cfg: &Validated, brokers: &str, embedded: Option<&Embedde
         (None, false) => {}
     }
     Ok(())
+}
+
+/// Opens the spool (repairing a torn tail) off the async threads.
+async fn open_spool(settings: crate::spool::Settings, metrics: &Metrics) -> anyhow::Result<Spool> {
+    let dir = settings.dir.display().to_string();
+    let (spool, opened) = tokio::task::spawn_blocking(move || Spool::open(settings))
+        .await?
+        .with_context(|| format!("opening the spool in {dir}"))?;
+    metrics.publish.torn_tails.inc_by(opened.torn_tails);
+    tracing::info!(dir, records = opened.records, bytes = opened.bytes, torn_tails = opened.torn_tails, "spool opened");
+    Ok(spool)
+}
+
+/// Fsyncs the spool every `spool.fsync` interval while anything was written.
+async fn sync_spool(spool: Arc<Spool>, mut stop: watch::Receiver<bool>) {
+    let Fsync::Every(every) = spool.settings().fsync else { return };
+    let mut tick = tokio::time::interval(every);
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => {}
+        }
+        let s = spool.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sync()).await {
+            tracing::error!(error = %e, "spool fsync failed");
+        }
+    }
 }
 
 async fn log_exit(what: &'static str, task: impl std::future::Future<Output = anyhow::Result<()>>) {
@@ -213,6 +254,12 @@ impl Running {
             }
             None => false,
         }
+    }
+
+    /// Fails the shadow producer as a fatal librdkafka error would. Fault-injection tests only.
+    #[doc(hidden)]
+    pub fn inject_fatal_error(&self) {
+        self.publisher.inject_fatal_error();
     }
 
     /// Stops accepting, lets in-flight requests finish (bounded by `server.shutdown_grace_ms`),

@@ -11,8 +11,9 @@
 //! - [`event`]: `Verified<Webhook>` → [`event::CanonicalEvent`]: id, type, key and CloudEvents headers.
 //! - [`route`]: the route table (method + path) and each route's traffic mode.
 //! - [`legacy`]: the pooled client to the monolith, with header hygiene.
-//! - [`publish`]: the Kafka producer (many in flight, off the response path), topic set-up, the embedded
-//!   broker, and the seam where the spool will go.
+//! - [`publish`]: the Kafka producer (many in flight, off the response path), outage handling, the
+//!   dead-letter topic, replay from the spool, topic set-up and the embedded broker.
+//! - [`spool`]: the bounded, checksummed on-disk log for events Kafka cannot take right now.
 //! - [`control`]: the admin listener (`/metrics`, `/healthz`, `/readyz`).
 //! - [`telemetry`]: the Prometheus registry with one metrics struct per stage, and tracing set-up.
 //! - [`demo`]: real sample programs (the sample monolith) used by tests and the demo.
@@ -29,6 +30,7 @@ pub mod ingress;
 pub mod legacy;
 pub mod publish;
 pub mod route;
+pub mod spool;
 pub mod telemetry;
 pub mod verify;
 

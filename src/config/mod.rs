@@ -7,6 +7,7 @@ pub mod locate;
 mod mapping;
 pub mod raw;
 mod raw_route;
+mod spool;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ pub struct Validated {
     pub kafka: Kafka,
     pub comparator: Comparator,
     pub dedupe: Dedupe,
+    /// `[spool]`; `None` when the file has none.
+    pub spool: Option<crate::spool::Settings>,
     pub routes: Vec<Route>,
 }
 
@@ -85,6 +88,7 @@ pub struct Kafka {
     pub flush_timeout: Duration,
     pub outcomes_topic: String,
     pub parity_topic: String,
+    pub dead_letter_topic: String,
     pub librdkafka: BTreeMap<String, String>,
 }
 

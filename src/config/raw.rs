@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub comparator: RawComparator,
     #[serde(default)]
     pub dedupe: RawDedupe,
+    pub spool: Option<RawSpool>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
 }
@@ -42,6 +43,21 @@ impl Default for RawDedupe {
     fn default() -> Self {
         Self { ttl_secs: default_dedupe_ttl_secs(), max_entries: default_dedupe_max_entries() }
     }
+}
+
+/// `[spool]`: the on-disk log for events Kafka cannot take right now. Absent: no spool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    pub dir: String,
+    #[serde(default = "default_spool_max_bytes")]
+    pub max_bytes: u64,
+    /// `"always"`, or an interval such as `"100ms"`.
+    #[serde(default = "default_spool_fsync")]
+    pub fsync: String,
+    /// `"drop_newest"` or `"drop_oldest"`.
+    #[serde(default = "default_spool_when_full")]
+    pub when_full: String,
 }
 
 /// `[comparator]`: joins legacy and new outcomes and records parity.
@@ -134,6 +150,9 @@ pub struct RawKafka {
     pub outcomes_topic: String,
     #[serde(default = "default_parity_topic")]
     pub parity_topic: String,
+    /// Events Kafka refuses for good (too large, invalid, not authorised) go here, with the reason.
+    #[serde(default = "default_dead_letter_topic")]
+    pub dead_letter_topic: String,
     /// Passed to librdkafka as-is, after strangler's own settings, so an operator can override them.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
@@ -173,6 +192,7 @@ impl Default for RawKafka {
             flush_timeout_ms: default_flush_timeout_ms(),
             outcomes_topic: default_outcomes_topic(),
             parity_topic: default_parity_topic(),
+            dead_letter_topic: default_dead_letter_topic(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -246,4 +266,16 @@ const fn default_dedupe_ttl_secs() -> u64 {
 }
 const fn default_dedupe_max_entries() -> usize {
     500_000
+}
+fn default_dead_letter_topic() -> String {
+    "strangler.dead-letter".into()
+}
+const fn default_spool_max_bytes() -> u64 {
+    1024 * 1024 * 1024
+}
+fn default_spool_fsync() -> String {
+    "100ms".into()
+}
+fn default_spool_when_full() -> String {
+    "drop_newest".into()
 }

@@ -80,13 +80,20 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         flush_timeout: Duration::from_millis(raw.kafka.flush_timeout_ms),
         outcomes_topic: raw.kafka.outcomes_topic.clone(),
         parity_topic: raw.kafka.parity_topic.clone(),
+        dead_letter_topic: raw.kafka.dead_letter_topic.clone(),
         librdkafka: raw.kafka.librdkafka.clone(),
     };
-    for (key, topic) in [("kafka.outcomes_topic", &kafka.outcomes_topic), ("kafka.parity_topic", &kafka.parity_topic)] {
+    let topics = [
+        ("kafka.outcomes_topic", &kafka.outcomes_topic),
+        ("kafka.parity_topic", &kafka.parity_topic),
+        ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
+    ];
+    for (key, topic) in topics {
         if !topic_name_ok(topic) {
             errs.push(ConfigError::new(key, TOPIC_EXPECTED, format!("`{topic}`")));
         }
     }
+    let spool = raw.spool.as_ref().and_then(|s| super::spool::validate(s, &mut errs));
     let dedupe = Dedupe { ttl: Duration::from_secs(raw.dedupe.ttl_secs), max_entries: raw.dedupe.max_entries };
     let comparator = Comparator {
         enabled: raw.comparator.enabled,
@@ -119,7 +126,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         }
     }
     if errs.is_empty() {
-        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, routes })
+        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, spool, routes })
     } else {
         Err(errs)
     }

@@ -57,7 +57,7 @@ pub async fn run<H: Handler>(
     let kafka = |what| move |source| ConsumerError::Kafka { what, source };
     let consumer: StreamConsumer =
         producer::client_config(&cfg.brokers, &cfg.consumer_settings()).create().map_err(kafka("consumer"))?;
-    let producer = producer::create(&cfg.brokers, &cfg.producer_settings()).map_err(kafka("producer"))?;
+    let producer = producer::producer_config(&cfg.brokers, &cfg.producer_settings()).create().map_err(kafka("producer"))?;
     let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(kafka("subscribe"))?;
     tracing::info!(group = %cfg.group_id, ?topics, service = %cfg.service_name, "consumer kit running");

@@ -30,8 +30,13 @@ impl Proxy {
         let policy = &route.new_path;
         // Listen before publishing, so a fast service cannot answer before anyone waits.
         let wait = policy.await_outcome.map(|limit| (limit, self.waiters.register(&event.id)));
-        if let Err((reason, error)) = self.publisher.publish_live(&route.name, &event).await {
-            tracing::warn!(route = %route.name, event_id = %event.id, reason = reason.as_str(), %error, "live event not acknowledged");
+        if let Err(failure) = self.publisher.publish_live(&route.name, &event).await {
+            let reason = failure.reason;
+            tracing::warn!(route = %route.name, event_id = %event.id, reason = reason.as_str(), error = %failure.error, possibly_persisted = failure.possibly_persisted, "live event not acknowledged");
+            if failure.possibly_persisted {
+                // Kafka may hold it, so the new service may act on it: the monolith must not as well.
+                return Err(ProxyError::PublishFailed);
+            }
             return match policy.on_publish_failure {
                 OnPublishFailure::Legacy => {
                     // The assignment falls back: the monolith handles this one as before.

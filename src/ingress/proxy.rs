@@ -108,7 +108,8 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let event_id = event.id.clone();
         if first {
-            self.publisher.publish(&route.name, event);
+            // Returns once the event is queued for Kafka or written to the spool.
+            self.publisher.publish(&route.name, event).await;
         }
         let start = Instant::now();
         let resp = self.forward(&route.name, &route.upstream, req.map(full), peer).await?;

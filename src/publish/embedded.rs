@@ -8,9 +8,15 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+
+/// The mock cluster as its own thread sees it.
+pub type Cluster = MockCluster<'static, DefaultProducerContext>;
+type Call = Box<dyn FnOnce(&Cluster) -> anyhow::Result<()> + Send>;
 
 enum Command {
     CreateTopic { name: String, partitions: i32, done: mpsc::Sender<anyhow::Result<()>> },
+    Run { call: Call, done: mpsc::Sender<anyhow::Result<()>> },
 }
 
 /// A running mock cluster. Dropping it stops the cluster.
@@ -42,6 +48,9 @@ impl EmbeddedBroker {
                             cluster.create_topic(&name, partitions, 1).map_err(|e| anyhow::anyhow!("creating topic {name}: {e}"));
                         let _ = done.send(result);
                     }
+                    Command::Run { call, done } => {
+                        let _ = done.send(call(&cluster));
+                    }
                 }
             }
         })?;
@@ -58,7 +67,24 @@ impl EmbeddedBroker {
     pub fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
         let (done, result) = mpsc::channel();
         let cmd = Command::CreateTopic { name: name.to_string(), partitions, done };
-        self.commands.as_ref().ok_or_else(|| anyhow::anyhow!("embedded broker stopped"))?.send(cmd)?;
+        self.commands
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("embedded broker stopped"))?
+            .send(cmd)
+            .map_err(|_| anyhow::anyhow!("embedded broker stopped"))?;
+        result.recv()?
+    }
+
+    /// Runs `call` on the cluster's thread: faults on cue for tests (broker down and up, request
+    /// errors, round-trip delays).
+    pub fn with_cluster(&self, call: impl FnOnce(&Cluster) -> anyhow::Result<()> + Send + 'static) -> anyhow::Result<()> {
+        let (done, result) = mpsc::channel();
+        let cmd = Command::Run { call: Box::new(call), done };
+        self.commands
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("embedded broker stopped"))?
+            .send(cmd)
+            .map_err(|_| anyhow::anyhow!("embedded broker stopped"))?;
         result.recv()?
     }
 }

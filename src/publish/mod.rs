@@ -1,195 +1,284 @@
 //! Publishing canonical events to Kafka, off the response path, with many deliveries in flight.
 //!
-//! [`Publisher::publish`] enqueues into librdkafka without waiting and returns at once; a small task
-//! per event awaits the broker's acknowledgement and counts it. Events Kafka cannot take go to the
-//! [`Overflow`] seam: today it logs and counts; the durable spool plugs in there.
+//! [`Publisher::publish`] enqueues into librdkafka and returns; a small task per event awaits its
+//! delivery report. While every broker is down, or while the spool still holds older events,
+//! shadow events go to the [`crate::spool`] instead, and [`replay`] publishes them in order once
+//! Kafka is back. Records Kafka refuses for good go to the dead-letter topic ([`dead_letter`]).
 
+pub mod dead_letter;
 pub mod dedupe;
 pub mod embedded;
+pub mod failure;
+mod persisted;
 pub mod producer;
+pub mod replay;
+mod spooling;
 pub mod topics;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::producer::{Producer as _, PurgeConfig};
 
 use crate::event::CanonicalEvent;
+use crate::spool::Spool;
 use crate::telemetry::PublishMetrics;
 use dedupe::Dedupe;
+pub use failure::FailReason;
+use producer::{Health, Outgoing, Producer, Report};
 
-/// Why an event did not reach Kafka. Bounded: used as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailReason {
-    /// librdkafka's local queue is full (the broker is slow or down).
-    QueueFull,
-    /// The broker did not acknowledge within `message.timeout.ms`.
-    TimedOut,
-    /// The broker refused the record (too large, unknown topic, ...).
-    Refused,
-    /// The producer went away before the outcome was known (shutdown).
-    Canceled,
+/// What a [`Publisher`] needs.
+pub struct Settings {
+    pub brokers: String,
+    /// `[kafka.librdkafka]`: applied after strangler's own producer settings.
+    pub librdkafka: BTreeMap<String, String>,
+    /// `message.timeout.ms` of the live producer: the longest route publish timeout.
+    pub live_timeout: Duration,
+    pub dead_letter_topic: String,
+    pub spool: Option<Arc<Spool>>,
+    pub metrics: PublishMetrics,
+    pub dedupe: Arc<Dedupe>,
 }
 
-impl FailReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailReason::QueueFull => "queue_full",
-            FailReason::TimedOut => "timed_out",
-            FailReason::Refused => "refused",
-            FailReason::Canceled => "canceled",
-        }
-    }
-
-    fn of(e: &KafkaError) -> Self {
-        match e.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::QueueFull) => FailReason::QueueFull,
-            Some(RDKafkaErrorCode::MessageTimedOut) => FailReason::TimedOut,
-            _ => FailReason::Refused,
-        }
-    }
-}
-
-/// Where events go that Kafka could not take. The spool implements this.
-pub trait Overflow: Send + Sync + 'static {
-    fn take(&self, route: &str, event: CanonicalEvent, reason: FailReason, error: &KafkaError);
-}
-
-/// The overflow until the spool exists: the event is logged with its id and dropped.
-pub struct LogAndDrop;
-
-impl Overflow for LogAndDrop {
-    fn take(&self, route: &str, event: CanonicalEvent, reason: FailReason, error: &KafkaError) {
-        tracing::error!(route, event_id = %event.id, topic = %event.topic, reason = reason.as_str(), %error, "event not published");
-    }
+/// A live event that was not acknowledged.
+#[derive(Debug)]
+pub struct LiveFailure {
+    pub reason: FailReason,
+    pub error: KafkaError,
+    /// Kafka may hold it after all: the monolith must not handle it as well.
+    pub possibly_persisted: bool,
 }
 
 /// The shared Kafka producers: one for shadow events and records, one for live events.
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer,
-    /// Live events wait for their acknowledgement on the request path; this producer's
-    /// `message.timeout.ms` is the routes' publish timeout, so librdkafka itself gives up in time.
-    live: FutureProducer,
-    metrics: PublishMetrics,
-    overflow: Arc<dyn Overflow>,
-    dedupe: Arc<Dedupe>,
+    inner: Arc<Inner>,
 }
 
-fn record(event: &CanonicalEvent) -> FutureRecord<'_, [u8], [u8]> {
-    let headers = event.headers.iter().fold(OwnedHeaders::new_with_capacity(event.headers.len()), |h, (k, v)| {
-        h.insert(Header { key: k, value: Some(v.as_bytes()) })
-    });
-    FutureRecord::to(&event.topic).key(event.key.as_bytes()).payload(event.value.as_ref()).headers(headers)
+struct Inner {
+    shadow: RwLock<Arc<Producer>>,
+    /// Live events wait for their acknowledgement on the request path; this producer's
+    /// `message.timeout.ms` is the routes' publish timeout, so librdkafka itself gives up in time.
+    live: RwLock<Arc<Producer>>,
+    shadow_config: ClientConfig,
+    live_config: ClientConfig,
+    /// For reading topics back (the possibly-persisted check).
+    client_config: ClientConfig,
+    health: Arc<Health>,
+    spool: Option<Arc<Spool>>,
+    metrics: PublishMetrics,
+    dedupe: Arc<Dedupe>,
+    dead_letter_topic: String,
+    dead_letter_max_bytes: usize,
+    /// Publish order, stamped on spooled events so a replay batch can restore it.
+    order: AtomicU64,
+    /// Delivery reports not yet settled (spooled, counted or dead-lettered).
+    unsettled: AtomicUsize,
+}
+
+fn outgoing(event: &CanonicalEvent) -> Outgoing<'_> {
+    Outgoing { topic: &event.topic, key: event.key.as_bytes(), value: &event.value, headers: &event.headers }
 }
 
 impl Publisher {
-    pub fn new(
-        producer: FutureProducer,
-        live: FutureProducer,
-        metrics: PublishMetrics,
-        overflow: Arc<dyn Overflow>,
-        dedupe: Arc<Dedupe>,
-    ) -> Self {
-        Self { producer, live, metrics, overflow, dedupe }
+    pub fn new(s: Settings) -> KafkaResult<Self> {
+        let health = Arc::new(Health::default());
+        let shadow_config = producer::producer_config(&s.brokers, &s.librdkafka);
+        let mut live_overrides = s.librdkafka.clone();
+        live_overrides.insert("message.timeout.ms".into(), s.live_timeout.as_millis().max(1).to_string());
+        let live_config = producer::producer_config(&s.brokers, &live_overrides);
+        let max_message = s.librdkafka.get("message.max.bytes").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1_000_000);
+        let inner = Inner {
+            shadow: RwLock::new(Arc::new(producer::create(&shadow_config, health.clone())?)),
+            live: RwLock::new(Arc::new(producer::create(&live_config, health.clone())?)),
+            shadow_config,
+            live_config,
+            client_config: producer::client_config(&s.brokers, &s.librdkafka),
+            health,
+            spool: s.spool,
+            metrics: s.metrics,
+            dedupe: s.dedupe,
+            dead_letter_topic: s.dead_letter_topic,
+            dead_letter_max_bytes: max_message / 2,
+            // Seeded from the clock so events spooled after a restart sort after older ones.
+            order: AtomicU64::new(spooling::now_ms() * 1000),
+            unsettled: AtomicUsize::new(0),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    fn shadow(&self) -> Arc<Producer> {
+        self.inner.shadow.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn live(&self) -> Arc<Producer> {
+        self.inner.live.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// True the first time this route publishes `event_id` within the dedupe window.
     pub fn first_time(&self, route: &str, event_id: &str) -> bool {
-        self.dedupe.first(&Dedupe::key(route, event_id), std::time::Instant::now())
+        self.inner.dedupe.first(&Dedupe::key(route, event_id), std::time::Instant::now())
     }
 
-    /// Publishes a live event and waits for the broker's acknowledgement. On failure the event is
-    /// not handed to the overflow: the route's `on_publish_failure` decides instead.
-    pub async fn publish_live(&self, route: &str, event: &CanonicalEvent) -> Result<(), (FailReason, KafkaError)> {
-        let result = match self.live.send_result(record(event)) {
-            Ok(delivery) => match delivery.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((e, _))) => Err((FailReason::of(&e), e)),
-                Err(_) => Err((FailReason::Canceled, KafkaError::Canceled)),
-            },
-            Err((e, _)) => Err((FailReason::of(&e), e)),
-        };
-        match &result {
-            Ok(()) => self.metrics.published.with_label_values(&[route]).inc(),
-            Err((reason, _)) => {
-                self.metrics.failed.with_label_values(&[route, reason.as_str()]).inc();
-                // Not on Kafka: the sender's retry must be able to publish it.
-                self.dedupe.forget(&Dedupe::key(route, &event.id));
+    /// Why new events should queue behind the spool instead of going to Kafka now, if they should.
+    fn spooling(&self) -> Option<FailReason> {
+        let spool = self.inner.spool.as_ref()?;
+        if self.inner.health.is_down() {
+            Some(FailReason::KafkaDown)
+        } else if !spool.is_empty() {
+            Some(FailReason::SpoolDraining)
+        } else {
+            None
+        }
+    }
+
+    /// Hands a shadow event to Kafka (or, while Kafka is down, to the spool) and returns without
+    /// waiting for Kafka. When this returns, the event is either in librdkafka's queue or written
+    /// to the spool, so a process kill cannot lose a spooled event whose request was answered.
+    pub async fn publish(&self, route: &str, event: CanonicalEvent) {
+        let order = self.inner.order.fetch_add(1, Ordering::Relaxed);
+        if let Some(reason) = self.spooling() {
+            self.spool_event(route, &event, order, false, None, reason).await;
+            return;
+        }
+        match producer::send(&self.shadow(), &outgoing(&event)) {
+            Ok(report) => {
+                self.inner.unsettled.fetch_add(1, Ordering::AcqRel);
+                let this = self.clone();
+                let route = route.to_string();
+                tokio::spawn(async move {
+                    let report = report.await.unwrap_or(Report::Failed {
+                        error: KafkaError::Canceled,
+                        possibly_persisted: true,
+                        partition: None,
+                    });
+                    this.settle(&route, event, order, report).await;
+                    this.inner.unsettled.fetch_sub(1, Ordering::AcqRel);
+                });
+            }
+            Err(error) => self.failed(route, event, order, error, false, None).await,
+        }
+    }
+
+    async fn settle(&self, route: &str, event: CanonicalEvent, order: u64, report: Report) {
+        match report {
+            Report::Acked => self.inner.metrics.published.with_label_values(&[route]).inc(),
+            Report::Failed { error, possibly_persisted, partition } => {
+                self.failed(route, event, order, error, possibly_persisted, partition).await
             }
         }
-        result
+    }
+
+    /// Publishes a live event and waits for the broker's acknowledgement. On failure the route's
+    /// `on_publish_failure` decides; an event Kafka may hold after all is spooled (and checked
+    /// before it is ever resent) rather than forgotten.
+    pub async fn publish_live(&self, route: &str, event: &CanonicalEvent) -> Result<(), LiveFailure> {
+        let metrics = &self.inner.metrics;
+        let report = match self.spooling() {
+            // A live event must not overtake spooled ones, nor wait for a broker known to be down.
+            Some(reason) => Err(LiveFailure { reason, error: KafkaError::Canceled, possibly_persisted: false }),
+            None => match producer::deliver(&self.live(), &outgoing(event)).await {
+                Report::Acked => Ok(()),
+                Report::Failed { error, possibly_persisted, .. } => {
+                    Err(LiveFailure { reason: FailReason::of(&error), error, possibly_persisted })
+                }
+            },
+        };
+        match &report {
+            Ok(()) => metrics.published.with_label_values(&[route]).inc(),
+            Err(f) => {
+                metrics.failed.with_label_values(&[route, f.reason.as_str()]).inc();
+                if f.possibly_persisted && self.inner.spool.is_some() {
+                    let order = self.inner.order.fetch_add(1, Ordering::Relaxed);
+                    self.spool_event(route, event, order, true, None, f.reason).await;
+                } else if !f.possibly_persisted {
+                    // Not on Kafka: the sender's retry must be able to publish it.
+                    self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
+                }
+            }
+        }
+        report
     }
 
     /// Enqueues a JSON record (an outcome or a parity result) without waiting. `kind` labels failures.
     pub fn send_record(&self, topic: &str, key: &str, value: Vec<u8>, kind: &'static str) {
-        let record = FutureRecord::to(topic).key(key.as_bytes()).payload(&value);
-        let metrics = self.metrics.clone();
+        let metrics = self.inner.metrics.clone();
         let failed = move |e: &KafkaError| {
             metrics.records_failed.with_label_values(&[kind]).inc();
             tracing::error!(kind, error = %e, "record not published");
         };
-        match self.producer.send_result(record) {
-            Ok(delivery) => {
+        let out = Outgoing { topic, key: key.as_bytes(), value: &value, headers: &[] };
+        match producer::send(&self.shadow(), &out) {
+            Ok(report) => {
                 tokio::spawn(async move {
-                    match delivery.await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err((e, _))) => failed(&e),
+                    match report.await {
+                        Ok(Report::Acked) => {}
+                        Ok(Report::Failed { error, .. }) => failed(&error),
                         Err(_) => failed(&KafkaError::Canceled),
                     }
                 });
             }
-            Err((e, _)) => failed(&e),
+            Err(e) => failed(&e),
         }
     }
 
-    /// Enqueues `event` and returns without waiting for Kafka. Must be called inside a tokio runtime.
-    pub fn publish(&self, route: &str, event: CanonicalEvent) {
-        match self.producer.send_result(record(&event)) {
-            Ok(delivery) => {
-                let this = self.clone();
-                let route = route.to_string();
-                tokio::spawn(async move {
-                    match delivery.await {
-                        Ok(Ok(_)) => this.metrics.published.with_label_values(&[&route]).inc(),
-                        Ok(Err((e, _))) => this.fail(&route, event, FailReason::of(&e), &e),
-                        Err(_) => this.fail(&route, event, FailReason::Canceled, &KafkaError::Canceled),
-                    }
-                });
-            }
-            Err((e, _record)) => self.fail(route, event, FailReason::of(&e), &e),
-        }
-    }
-
-    fn fail(&self, route: &str, event: CanonicalEvent, reason: FailReason, error: &KafkaError) {
-        self.metrics.failed.with_label_values(&[route, reason.as_str()]).inc();
-        self.dedupe.forget(&Dedupe::key(route, &event.id));
-        self.overflow.take(route, event, reason, error);
-    }
-
-    /// Refreshes the queue-depth gauge (called at each scrape).
+    /// Refreshes the gauges (called at each scrape).
     pub fn refresh_gauges(&self) {
-        self.metrics.dedupe_entries.set(self.dedupe.len() as i64);
-        self.metrics.queue_depth.set(i64::from(self.producer.in_flight_count() + self.live.in_flight_count()));
+        let m = &self.inner.metrics;
+        m.dedupe_entries.set(self.inner.dedupe.len() as i64);
+        m.queue_depth.set(i64::from(self.shadow().in_flight_count() + self.live().in_flight_count()));
+        m.kafka_up.set(i64::from(!self.inner.health.is_down()));
+        if let Some(spool) = &self.inner.spool {
+            let stats = spool.stats();
+            m.spool_bytes.set(stats.bytes as i64);
+            m.spool_records.set(stats.records as i64);
+            let age = stats.oldest_spooled_at_ms.map_or(0.0, |at| (spooling::now_ms().saturating_sub(at)) as f64 / 1000.0);
+            m.spool_oldest_age.set(age);
+        }
     }
 
     /// True when broker metadata can be fetched within `timeout`.
     pub async fn kafka_reachable(&self, timeout: Duration) -> bool {
-        let producer = self.producer.clone();
+        let producer = self.shadow();
         tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok()).await.unwrap_or(false)
     }
 
-    /// Waits up to `timeout` for every queued event to be acknowledged. Returns those still queued.
+    /// Waits up to `timeout` for every queued event to be acknowledged. With a spool, what is left
+    /// is then taken back from librdkafka and spooled, so a clean stop loses nothing. Returns the
+    /// number of events still neither on Kafka nor in the spool.
     pub async fn flush(&self, timeout: Duration) -> i32 {
-        let (producer, live) = (self.producer.clone(), self.live.clone());
-        tokio::task::spawn_blocking(move || {
+        let (shadow, live) = (self.shadow(), self.live());
+        let has_spool = self.inner.spool.is_some();
+        let left = tokio::task::spawn_blocking(move || {
             let _ = live.flush(timeout);
-            let _ = producer.flush(timeout);
-            producer.in_flight_count() + live.in_flight_count()
+            let _ = shadow.flush(timeout);
+            if has_spool && shadow.in_flight_count() > 0 {
+                shadow.purge(PurgeConfig::default().queue().inflight());
+            }
+            shadow.in_flight_count() + live.in_flight_count()
         })
         .await
-        .unwrap_or(-1)
+        .unwrap_or(-1);
+        // Purged events come back through their delivery reports and are spooled by their tasks.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.inner.unsettled.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let Some(spool) = &self.inner.spool {
+            if let Err(e) = spool.sync() {
+                tracing::error!(error = %e, "syncing the spool at exit");
+            }
+        }
+        left.max(self.inner.unsettled.load(Ordering::Acquire) as i32)
+    }
+
+    /// Fails the shadow producer as a fatal librdkafka error would. Fault-injection tests only.
+    #[doc(hidden)]
+    pub fn inject_fatal_error(&self) {
+        producer::inject_fatal_error(&self.shadow(), "injected by a fault test");
     }
 }

@@ -5,7 +5,7 @@
 
 pub mod logging;
 
-use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Route label for requests that matched no route and passed straight through.
 pub const UNMATCHED: &str = "_unmatched";
@@ -91,6 +91,24 @@ pub struct PublishMetrics {
     pub duplicates: IntCounterVec,
     /// `strangler_dedupe_entries`: delivery ids in the dedupe window, refreshed at each scrape.
     pub dedupe_entries: IntGauge,
+    /// `strangler_events_dropped_total{route,reason}`: accepted events that will never reach Kafka.
+    pub dropped: IntCounterVec,
+    /// `strangler_events_spooled_total{route,reason}`: events written to the spool.
+    pub spooled: IntCounterVec,
+    /// `strangler_dead_letters_total{route,reason}`: events Kafka refused for good, on the dead-letter topic.
+    pub dead_letters: IntCounterVec,
+    /// `strangler_spool_replayed_total{result}`: spooled events settled by replay.
+    pub replayed: IntCounterVec,
+    /// `strangler_spool_bytes`, `strangler_spool_records`, `strangler_spool_oldest_age_seconds`.
+    pub spool_bytes: IntGauge,
+    pub spool_records: IntGauge,
+    pub spool_oldest_age: Gauge,
+    /// `strangler_spool_torn_tails_total`: damaged spool tails found and truncated at start-up.
+    pub torn_tails: IntCounter,
+    /// `strangler_kafka_up`: 0 while librdkafka reports every broker down.
+    pub kafka_up: IntGauge,
+    /// `strangler_producer_recreated_total`: producers replaced after a fatal error.
+    pub recreated: IntCounter,
 }
 
 impl Metrics {
@@ -130,6 +148,21 @@ impl Metrics {
                 &["route", "reason"],
             )?,
         };
+        let int_gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let float_gauge = |name: &str, help: &str| -> prometheus::Result<Gauge> {
+            let g = Gauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let int_counter = |name: &str, help: &str| -> prometheus::Result<IntCounter> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
         let queue_depth =
             IntGauge::new("strangler_producer_queue_depth", "Messages queued in the Kafka producer, not yet acknowledged.")?;
         registry.register(Box::new(queue_depth.clone()))?;
@@ -154,6 +187,28 @@ impl Metrics {
                 &["route"],
             )?,
             dedupe_entries,
+            dropped: counter(
+                "strangler_events_dropped_total",
+                "Accepted events that will never reach Kafka, by route and reason.",
+                &["route", "reason"],
+            )?,
+            spooled: counter(
+                "strangler_events_spooled_total",
+                "Events written to the spool, by route and reason.",
+                &["route", "reason"],
+            )?,
+            dead_letters: counter(
+                "strangler_dead_letters_total",
+                "Events Kafka refused for good, written to the dead-letter topic, by route and reason.",
+                &["route", "reason"],
+            )?,
+            replayed: counter("strangler_spool_replayed_total", "Spooled events settled by replay, by result.", &["result"])?,
+            spool_bytes: int_gauge("strangler_spool_bytes", "Bytes of spool segments on disk.")?,
+            spool_records: int_gauge("strangler_spool_records", "Events in the spool waiting for Kafka.")?,
+            spool_oldest_age: float_gauge("strangler_spool_oldest_age_seconds", "Age of the oldest event in the spool.")?,
+            torn_tails: int_counter("strangler_spool_torn_tails_total", "Damaged spool tails found and truncated at start-up.")?,
+            kafka_up: int_gauge("strangler_kafka_up", "0 while the producer reports every broker down, else 1.")?,
+            recreated: int_counter("strangler_producer_recreated_total", "Producers replaced after a fatal librdkafka error.")?,
         };
         let gauge = |name: &str, help: &str| -> prometheus::Result<GaugeVec> {
             let g = GaugeVec::new(Opts::new(name, help), &["route"])?;

@@ -8,12 +8,15 @@ mod monolith_smoke;
 // Proxy core (issue 2).
 mod cli;
 mod consumer_kit;
+mod crash;
 mod dedupe;
 mod demo;
 mod docs;
+mod faults;
 mod harness;
 mod hostile;
 mod lifecycle;
+mod load;
 mod parity;
 mod passthrough;
 mod proxy;

@@ -1,0 +1,41 @@
+//! The dead-letter topic: events Kafka refused for good (too large, invalid, not authorised), with
+//! the reason, so nothing accepted disappears silently.
+//!
+//! The record keeps the event's key and headers and adds `dlq_reason`, `dlq_error`, `dlq_route`,
+//! `dlq_topic` and `dlq_size`. A body too large for Kafka is cut to half of `message.max.bytes`
+//! and marked `dlq_truncated: true`.
+
+use rdkafka::error::KafkaError;
+
+use super::producer::{self, Outgoing, Report};
+use super::Publisher;
+use crate::event::CanonicalEvent;
+
+impl Publisher {
+    /// Writes `event` to the dead-letter topic and counts it; if even that fails, counts a drop.
+    pub(super) async fn dead_letter(&self, route: &str, event: &CanonicalEvent, reason: &'static str, error: &KafkaError) {
+        let inner = &self.inner;
+        let truncated = event.value.len() > inner.dead_letter_max_bytes;
+        let value = &event.value[..event.value.len().min(inner.dead_letter_max_bytes)];
+        let mut headers = event.headers.clone();
+        headers.extend([
+            ("dlq_reason".to_string(), reason.to_string()),
+            ("dlq_error".to_string(), error.to_string()),
+            ("dlq_route".to_string(), route.to_string()),
+            ("dlq_topic".to_string(), event.topic.clone()),
+            ("dlq_size".to_string(), event.value.len().to_string()),
+            ("dlq_truncated".to_string(), truncated.to_string()),
+        ]);
+        let out = Outgoing { topic: &inner.dead_letter_topic, key: event.key.as_bytes(), value, headers: &headers };
+        match producer::deliver(&self.shadow(), &out).await {
+            Report::Acked => {
+                inner.metrics.dead_letters.with_label_values(&[route, reason]).inc();
+                tracing::error!(route, event_id = %event.id, reason, %error, dead_letter_topic = %inner.dead_letter_topic, "event refused by Kafka: sent to the dead-letter topic");
+            }
+            Report::Failed { error: dlq_error, .. } => {
+                inner.metrics.dropped.with_label_values(&[route, "dead_letter_failed"]).inc();
+                tracing::error!(route, event_id = %event.id, reason, %error, %dlq_error, "event refused by Kafka and the dead-letter topic failed too: dropped");
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The check before resending an event Kafka may already hold: read its partition back from a
+//! little before the event was spooled and look for its `ce_id`.
+//!
+//! Used for events librdkafka reported "possibly persisted" (timed out in flight) and for events a
+//! crashed process was replaying. Reading starts at the offset for `since - margin` by timestamp;
+//! a broker that cannot look offsets up by time (or has nothing that recent) is read from the start.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// An event that may be on Kafka already.
+pub(super) struct Suspect {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub id: String,
+    pub since_ms: u64,
+}
+
+/// How far before `since_ms` to start reading: the producer's message timeout plus clock slack.
+const MARGIN_MS: u64 = 5 * 60 * 1000;
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The ids among `suspects` that are on Kafka. An error means "unknown": the caller must not resend.
+pub(super) async fn find(config: &ClientConfig, suspects: Vec<Suspect>) -> anyhow::Result<HashSet<String>> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || find_blocking(&config, &suspects)).await?
+}
+
+fn find_blocking(config: &ClientConfig, suspects: &[Suspect]) -> anyhow::Result<HashSet<String>> {
+    let wanted: HashSet<&str> = suspects.iter().map(|s| s.id.as_str()).collect();
+    let mut by_topic: BTreeMap<&str, Vec<&Suspect>> = BTreeMap::new();
+    for s in suspects {
+        by_topic.entry(&s.topic).or_default().push(s);
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    let mut found = HashSet::new();
+    for (topic, suspects) in by_topic {
+        let consumer: BaseConsumer = config
+            .clone()
+            .set("group.id", "strangler-spool-check")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest")
+            .create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+        let all: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+            .unwrap_or_default();
+        // The earliest moment each partition must be read from.
+        let mut since: BTreeMap<i32, u64> = BTreeMap::new();
+        for s in &suspects {
+            let partitions = match s.partition {
+                Some(p) => vec![p],
+                None => all.clone(),
+            };
+            for p in partitions {
+                let t = s.since_ms.saturating_sub(MARGIN_MS);
+                since.entry(p).and_modify(|v| *v = (*v).min(t)).or_insert(t);
+            }
+        }
+        let mut by_time = TopicPartitionList::new();
+        for (&p, &t) in &since {
+            by_time.add_partition_offset(topic, p, Offset::Offset(t as i64))?;
+        }
+        let starts = consumer.offsets_for_times(by_time, Duration::from_secs(5)).ok();
+        let mut assignment = TopicPartitionList::new();
+        for &p in since.keys() {
+            let start = starts
+                .as_ref()
+                .and_then(|l| l.find_partition(topic, p))
+                .filter(|e| e.error().is_ok())
+                .map(|e| e.offset())
+                .filter(|o| matches!(o, Offset::Offset(n) if *n >= 0))
+                .unwrap_or(Offset::Beginning);
+            assignment.add_partition_offset(topic, p, start)?;
+        }
+        consumer.assign(&assignment)?;
+        let mut open: HashSet<i32> = since.keys().copied().collect();
+        while !open.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                anyhow::bail!("reading {topic} back did not reach the end of partitions {open:?} in {TIMEOUT:?}");
+            }
+            match consumer.poll(left.min(Duration::from_millis(500))) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    open.remove(&p);
+                }
+                Some(Err(e)) => tracing::debug!(error = %e, topic, "possibly-persisted check: transient error"),
+                Some(Ok(msg)) => {
+                    let id = msg.headers().and_then(|h| h.iter().find(|h| h.key == "ce_id").and_then(|h| h.value));
+                    if let Some(id) = id.and_then(|v| std::str::from_utf8(v).ok()) {
+                        if wanted.contains(id) {
+                            found.insert(id.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}

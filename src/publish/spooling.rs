@@ -1,0 +1,105 @@
+//! Where a shadow event goes when Kafka did not take it: the dead-letter topic when Kafka refused
+//! it for good, else the spool; dropped and counted only when neither can take it.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rdkafka::error::KafkaError;
+
+use super::dedupe::Dedupe;
+use super::{failure, FailReason, Publisher};
+use crate::event::CanonicalEvent;
+use crate::spool::{Entry, SpoolError};
+
+/// The event a spool entry holds.
+pub(super) fn entry_event(e: &Entry) -> CanonicalEvent {
+    CanonicalEvent {
+        id: e.id.clone(),
+        topic: e.topic.clone(),
+        key: e.key.clone(),
+        value: bytes::Bytes::from(e.value.clone()),
+        headers: e.headers.clone(),
+    }
+}
+
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Publisher {
+    /// A delivery failed (or librdkafka would not queue the event at all).
+    pub(super) async fn failed(
+        &self,
+        route: &str,
+        event: CanonicalEvent,
+        order: u64,
+        error: KafkaError,
+        possibly_persisted: bool,
+        partition: Option<i32>,
+    ) {
+        let reason = FailReason::of(&error);
+        self.inner.metrics.failed.with_label_values(&[route, reason.as_str()]).inc();
+        if let Some(why) = failure::permanent(&error) {
+            self.dead_letter(route, &event, why, &error).await;
+            return;
+        }
+        if self.inner.spool.is_some() {
+            self.spool_event(route, &event, order, possibly_persisted, partition, reason).await;
+            return;
+        }
+        tracing::error!(route, event_id = %event.id, topic = %event.topic, reason = reason.as_str(), %error, "event not published and no spool configured: dropped");
+        self.inner.metrics.dropped.with_label_values(&[route, "no_spool"]).inc();
+        if !possibly_persisted {
+            // Not on Kafka: the sender's retry must be able to publish it.
+            self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
+        }
+    }
+
+    /// Writes `event` to the spool (off the async threads), counting what happens.
+    pub(super) async fn spool_event(
+        &self,
+        route: &str,
+        event: &CanonicalEvent,
+        order: u64,
+        possibly_persisted: bool,
+        partition: Option<i32>,
+        reason: FailReason,
+    ) {
+        let Some(spool) = self.inner.spool.clone() else { return };
+        let entry = Entry {
+            route: route.to_string(),
+            id: event.id.clone(),
+            topic: event.topic.clone(),
+            key: event.key.clone(),
+            headers: event.headers.clone(),
+            value: event.value.to_vec(),
+            possibly_persisted,
+            partition,
+            spooled_at_ms: now_ms(),
+            order,
+        };
+        let appended = tokio::task::spawn_blocking(move || spool.append(&entry)).await;
+        let metrics = &self.inner.metrics;
+        let dropped = |why: &str, detail: &dyn std::fmt::Display| {
+            metrics.dropped.with_label_values(&[route, why]).inc();
+            tracing::error!(route, event_id = %event.id, reason = why, error = %detail, "event dropped: the spool cannot take it");
+        };
+        match appended {
+            Ok(Ok(appended)) => {
+                metrics.spooled.with_label_values(&[route, reason.as_str()]).inc();
+                for lost in appended.evicted {
+                    metrics.dropped.with_label_values(&[&lost.route, "spool_evicted"]).inc();
+                    tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
+                }
+            }
+            Ok(Err(e @ SpoolError::Full { .. })) => dropped("spool_full", &e),
+            Ok(Err(e)) => dropped("spool_error", &e),
+            Err(e) => dropped("spool_error", &e),
+        }
+    }
+
+    /// The spool this publisher writes to, if any.
+    pub fn spool(&self) -> Option<&Arc<crate::spool::Spool>> {
+        self.inner.spool.as_ref()
+    }
+}
