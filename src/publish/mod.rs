@@ -205,8 +205,14 @@ impl Publisher {
     }
 
     /// Enqueues a JSON record (an outcome or a parity result) without waiting. `kind` labels failures.
+    /// Records are not spooled: while every broker is down they are counted and skipped at once.
     pub fn send_record(&self, topic: &str, key: &str, value: Vec<u8>, kind: &'static str) {
         let metrics = self.inner.metrics.clone();
+        if self.inner.health.is_down() {
+            metrics.records_failed.with_label_values(&[kind]).inc();
+            tracing::debug!(kind, key, "record skipped: kafka is down");
+            return;
+        }
         let failed = move |e: &KafkaError| {
             metrics.records_failed.with_label_values(&[kind]).inc();
             tracing::error!(kind, error = %e, "record not published");

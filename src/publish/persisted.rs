@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -26,6 +27,17 @@ pub(super) struct Suspect {
 const MARGIN_MS: u64 = 5 * 60 * 1000;
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Keeps the reader's expected end-of-partition signals out of the error log.
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "possibly-persisted check: client error");
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
 /// The ids among `suspects` that are on Kafka. An error means "unknown": the caller must not resend.
 pub(super) async fn find(config: &ClientConfig, suspects: Vec<Suspect>) -> anyhow::Result<HashSet<String>> {
     let config = config.clone();
@@ -41,14 +53,14 @@ fn find_blocking(config: &ClientConfig, suspects: &[Suspect]) -> anyhow::Result<
     let deadline = Instant::now() + TIMEOUT;
     let mut found = HashSet::new();
     for (topic, suspects) in by_topic {
-        let consumer: BaseConsumer = config
+        let consumer: BaseConsumer<Quiet> = config
             .clone()
             .set("group.id", "strangler-spool-check")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest")
-            .create()?;
+            .create_with_context(Quiet)?;
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
         let all: Vec<i32> = metadata
             .topics()

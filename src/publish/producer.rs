@@ -110,14 +110,14 @@ pub struct Ctx {
 
 impl ClientContext for Ctx {
     fn error(&self, error: KafkaError, reason: &str) {
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::AllBrokersDown) => self.health.set_down(),
-            Some(RDKafkaErrorCode::Fatal) => {
-                tracing::error!(%error, reason, "kafka producer: fatal error; it will be recreated");
-                self.health.set_fatal();
-            }
-            _ => tracing::warn!(%error, reason, "kafka client error"),
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.health.set_down();
+            return;
         }
+        // A fatal error arrives here as its underlying code; the supervisor asks the client
+        // whether it is fatal (`fatal_error()`), so wake it.
+        tracing::warn!(%error, reason, "kafka client error");
+        self.health.changed.notify_one();
     }
 }
 

@@ -29,7 +29,7 @@ impl Publisher {
         let health = self.inner.health.clone();
         let mut was_down = false;
         while !*stop.borrow() {
-            if health.take_fatal() {
+            if health.take_fatal() || self.fatal_error().is_some() {
                 self.recreate().await;
             }
             let down = health.is_down();
@@ -61,22 +61,42 @@ impl Publisher {
         Ok(())
     }
 
-    /// Every broker is down: take queued (never sent) events back from librdkafka so they wait in
-    /// the spool, not in memory. Events already sent stay with librdkafka, whose idempotent
-    /// retries are safe.
+    /// The fatal error either producer is in, if any: such a producer can never send again.
+    fn fatal_error(&self) -> Option<(rdkafka::error::RDKafkaErrorCode, String)> {
+        self.shadow().client().fatal_error().or_else(|| self.live().client().fatal_error())
+    }
+
+    /// Every broker is down: take every event back from librdkafka so it waits in the spool, not in
+    /// memory. Those already sent come back marked possibly persisted, so replay checks Kafka before
+    /// resending them. The purge leaves holes in the producer's idempotence sequence, so the
+    /// emptied producer is replaced by a fresh one (a new producer id) instead of being reused.
     async fn purge_to_spool(&self) {
         if self.inner.spool.is_none() {
             return;
         }
-        let shadow = self.shadow();
-        let _ = tokio::task::spawn_blocking(move || shadow.purge(PurgeConfig::default().queue())).await;
+        match producer::create(&self.inner.shadow_config, self.inner.health.clone()) {
+            Ok(fresh) => {
+                let old = std::mem::replace(&mut *self.inner.shadow.write().unwrap_or_else(|e| e.into_inner()), Arc::new(fresh));
+                let _ = tokio::task::spawn_blocking(move || {
+                    old.purge(PurgeConfig::default().queue().inflight());
+                    // Serves the purged messages' delivery reports before the old producer goes.
+                    let _ = old.flush(Duration::from_millis(500));
+                })
+                .await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "creating a fresh producer failed; purging only the queue");
+                let shadow = self.shadow();
+                let _ = tokio::task::spawn_blocking(move || shadow.purge(PurgeConfig::default().queue())).await;
+            }
+        }
     }
 
     /// Replaces both producers after a fatal error. Whatever the old ones still held comes back
     /// through its delivery reports and is spooled (or counted as dropped without a spool).
     async fn recreate(&self) {
         let inner = &self.inner;
-        let fatal = self.shadow().client().fatal_error().or_else(|| self.live().client().fatal_error());
+        let fatal = self.fatal_error();
         tracing::error!(?fatal, "recreating the Kafka producers after a fatal error");
         let created = producer::create(&inner.shadow_config, inner.health.clone())
             .and_then(|s| producer::create(&inner.live_config, inner.health.clone()).map(|l| (s, l)));

@@ -52,7 +52,11 @@ async fn a_proxy_killed_during_an_outage_publishes_its_spool_exactly_once_after_
     std::fs::write(&file, format!("[server]\nlisten = \"{public}\"\n[admin]\nlisten = \"{admin}\"\n{body}")).unwrap();
     let log = dir.path().join("strangler.log");
     let base = format!("http://{public}");
-    let ready = || async { send(Method::GET, &format!("http://{admin}/readyz"), &[], "").await.status == StatusCode::OK };
+    let ready = || async {
+        // Connect first: the request helper treats a refused connection as a test failure.
+        tokio::net::TcpStream::connect(&admin).await.is_ok()
+            && send(Method::GET, &format!("http://{admin}/readyz"), &[], "").await.status == StatusCode::OK
+    };
 
     let mut proxy = spawn(&file, &log);
     assert!(eventually(Duration::from_secs(30), ready).await, "the proxy became ready");

@@ -13,7 +13,15 @@ use hyper_util::rt::TokioExecutor;
 use strangler::app::{self, Options, Running};
 
 /// Starts a proxy from a TOML snippet; `[server]`/`[admin]` listen on port 0 unless given.
+/// Sends the proxy's logs to the test output when `STRANGLER_TEST_LOG` is set (e.g. `warn`).
+fn test_logs() {
+    if let Ok(filter) = std::env::var("STRANGLER_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
 pub async fn start_proxy(toml: &str, env: &[(&str, &str)], clock: Option<SystemTime>) -> Running {
+    test_logs();
     // `RUST_LOG=... cargo test -- --nocapture` shows the proxy's logs.
     if std::env::var_os("RUST_LOG").is_some() {
         strangler::telemetry::logging::init(strangler::telemetry::logging::LogFormat::Text);

@@ -49,6 +49,8 @@ pub struct Tansu {
     pub brokers: String,
     bin: PathBuf,
     port: u16,
+    /// The port the broker tells clients to connect to (a relay's, or its own).
+    advertised: u16,
     storage: String,
     /// Working directory of the broker (SQLite paths are resolved against it).
     cwd: PathBuf,
@@ -80,12 +82,31 @@ impl Tansu {
         Self::launch(bin, dir, cwd, format!("sqlite://./{file}"))
     }
 
+    /// Starts an in-memory broker that tells clients to connect to `advertised` (where a
+    /// [`super::relay::Relay`] forwards to [`Tansu::port`]).
+    pub fn start_advertising(advertised: u16) -> Tansu {
+        let bin = tansu_bin();
+        let dir = tempfile::tempdir().expect("tansu temp dir");
+        let cwd = dir.path().to_path_buf();
+        Self::launch_with(bin, dir, cwd, "memory://tansu/".to_owned(), Some(advertised))
+    }
+
+    /// The port the broker listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     fn launch(bin: PathBuf, dir: tempfile::TempDir, cwd: PathBuf, storage: String) -> Tansu {
+        Self::launch_with(bin, dir, cwd, storage, None)
+    }
+
+    fn launch_with(bin: PathBuf, dir: tempfile::TempDir, cwd: PathBuf, storage: String, advertised: Option<u16>) -> Tansu {
         let port = free_port();
         let mut tansu = Tansu {
             brokers: format!("127.0.0.1:{port}"),
             bin,
             port,
+            advertised: advertised.unwrap_or(port),
             storage,
             cwd,
             log: dir.path().join("tansu.log"),
@@ -126,10 +147,11 @@ impl Tansu {
     fn spawn_and_wait(&mut self) {
         let log = OpenOptions::new().create(true).append(true).open(&self.log).expect("open tansu log");
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let child = Command::new(&self.bin)
             .arg("broker")
             .args(["--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
+            .args(["--advertised-listener-url", &advertised])
             .args(["--storage-engine", &self.storage])
             .current_dir(&self.cwd)
             .stdin(Stdio::null())
