@@ -1,5 +1,6 @@
 //! The proxy killed with SIGKILL while Kafka is down and events wait in its spool: after a
-//! restart, every delivery that got a 2xx is on Kafka exactly once.
+//! restart (with a torn record at the spool's end, as a kill mid-write leaves), every delivery that
+//! got a 2xx is on Kafka exactly once.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -74,6 +75,15 @@ async fn a_proxy_killed_during_an_outage_publishes_its_spool_exactly_once_after_
 
     proxy.0.kill().unwrap(); // SIGKILL
     proxy.0.wait().unwrap();
+    // As if the kill had landed mid-write: half a record at the end of the newest segment.
+    let newest = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .max()
+        .expect("a spool segment");
+    let mut seg = std::fs::OpenOptions::new().append(true).open(&newest).unwrap();
+    std::io::Write::write_all(&mut seg, &[200, 0, 0, 0, 1, 2, 3, 4, 5]).unwrap();
     tansu.restart();
     let _proxy = spawn(&file, &log);
     assert!(eventually(Duration::from_secs(60), ready).await, "the restarted proxy became ready");
@@ -81,4 +91,5 @@ async fn a_proxy_killed_during_an_outage_publishes_its_spool_exactly_once_after_
     assert_exactly_once_in_order(&records, &accepted);
     let replayed = || async { metric(&scrape(&admin).await, "strangler_spool_records", &[]) == 0.0 };
     assert!(eventually(Duration::from_secs(60), replayed).await, "the restarted proxy emptied its spool");
+    assert_eq!(metric(&scrape(&admin).await, "strangler_spool_torn_tails_total", &[]), 1.0, "the torn tail was cut and counted");
 }

@@ -291,3 +291,28 @@ async fn a_fatal_producer_error_recreates_the_producer_and_loses_nothing() {
     assert_exactly_once_in_order(&records, &ids);
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_kafka_is_down_new_owned_requests_follow_on_publish_failure() {
+    let broker = mock_broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let cutover = config(&monolith.url(), &brokers, "create_topics = false", &spool_table(spool.path(), 64 << 20))
+        .replace("event = {", "mode = \"cutover\"\nevent = {");
+    let proxy = start_proxy(&cutover, &[("GH", crate::load::SECRET)], None).await;
+    let base = format!("http://{}", proxy.public_addr);
+
+    assert_eq!(deliver(&base, "live-up", "live-e", 0, 10).await, StatusCode::ACCEPTED, "the new path answers");
+    assert!(monolith.received().is_empty());
+    broker.with_cluster(|c| Ok(c.broker_down(1)?)).unwrap();
+    let down = || async { metric(&scrape(&proxy).await, "strangler_kafka_up", &[]) == 0.0 };
+    assert!(eventually(Duration::from_secs(30), down).await);
+    // on_publish_failure = "legacy" (the default): the monolith answers at once, nothing is spooled.
+    assert_eq!(deliver(&base, "live-down", "live-e", 1, 10).await, StatusCode::OK);
+    assert_eq!(monolith.received().len(), 1, "the monolith handled the request instead");
+    let text = scrape(&proxy).await;
+    assert_eq!(metric(&text, "strangler_fallbacks_total", &[("route", "orders"), ("reason", "kafka_down")]), 1.0);
+    assert_eq!(metric(&text, "strangler_spool_records", &[]), 0.0, "a live event is never spooled behind the sender's back");
+    proxy.shutdown().await;
+}
