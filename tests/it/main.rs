@@ -21,5 +21,6 @@ mod parity;
 mod passthrough;
 mod proxy;
 mod python_contract;
+mod refusals;
 mod sign;
 mod split;
