@@ -1,7 +1,8 @@
 //! Delivery ids seen recently, per replica: a sender's retry of a delivery is not published twice.
 //!
 //! Bounded twice over: an entry lives `ttl`, and past `max_entries` the oldest go first. An event
-//! Kafka could not take is forgotten again, so the sender's retry gets another chance.
+//! Kafka could not take and that was not spooled is forgotten again, so the sender's retry gets
+//! another chance.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

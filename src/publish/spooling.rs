@@ -80,21 +80,27 @@ impl Publisher {
         };
         let appended = tokio::task::spawn_blocking(move || spool.append(&entry)).await;
         let metrics = &self.inner.metrics;
-        let dropped = |why: &str, detail: &dyn std::fmt::Display| {
-            metrics.dropped.with_label_values(&[route, why]).inc();
-            tracing::error!(route, event_id = %event.id, reason = why, error = %detail, "event dropped: the spool cannot take it");
-        };
-        match appended {
+        let why = match appended {
             Ok(Ok(appended)) => {
                 metrics.spooled.with_label_values(&[route, reason.as_str()]).inc();
                 for lost in appended.evicted {
                     metrics.dropped.with_label_values(&[&lost.route, "spool_evicted"]).inc();
                     tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
+                    if !lost.possibly_persisted {
+                        self.inner.dedupe.forget(&Dedupe::key(&lost.route, &lost.id));
+                    }
                 }
+                return;
             }
-            Ok(Err(e @ SpoolError::Full { .. })) => dropped("spool_full", &e),
-            Ok(Err(e)) => dropped("spool_error", &e),
-            Err(e) => dropped("spool_error", &e),
+            Ok(Err(e @ SpoolError::Full { .. })) => ("spool_full", e.to_string()),
+            Ok(Err(e)) => ("spool_error", e.to_string()),
+            Err(e) => ("spool_error", e.to_string()),
+        };
+        metrics.dropped.with_label_values(&[route, why.0]).inc();
+        tracing::error!(route, event_id = %event.id, reason = why.0, error = %why.1, "event dropped: the spool cannot take it");
+        if !possibly_persisted {
+            // Not on Kafka: the sender's retry must be able to publish it.
+            self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
         }
     }
 
