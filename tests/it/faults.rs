@@ -30,6 +30,30 @@ pub fn mock_broker() -> EmbeddedBroker {
     broker
 }
 
+/// A proxy with the sample monolith, on a mock cluster the test can fault, with a spool of
+/// `spool_bytes` if any. `kafka` goes inside `[kafka]`; `route` is added to the route.
+pub struct OnMock {
+    pub broker: EmbeddedBroker,
+    pub brokers: String,
+    pub monolith: strangler::demo::monolith::MonolithHandle,
+    pub proxy: strangler::app::Running,
+    pub base: String,
+    pub _spool: tempfile::TempDir,
+}
+
+pub async fn on_mock(kafka: &str, spool_bytes: Option<u64>, route: &str) -> OnMock {
+    let broker = mock_broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let table = spool_bytes.map(|b| spool_table(spool.path(), b)).unwrap_or_default();
+    let kafka = format!("create_topics = false\n{kafka}");
+    let cfg = config(&monolith.url(), &brokers, &kafka, &table).replace("event = {", &format!("{route}\nevent = {{"));
+    let proxy = start_proxy(&cfg, &[("GH", crate::load::SECRET)], None).await;
+    let base = format!("http://{}", proxy.public_addr);
+    OnMock { broker, brokers, monolith, proxy, base, _spool: spool }
+}
+
 pub fn accepted(sent: &[Sent]) -> Vec<String> {
     sent.iter().filter(|s| s.status.is_success()).map(|s| s.id.clone()).collect()
 }
@@ -59,13 +83,7 @@ async fn under_load(base: &str, prefix: &str, every: Duration, outage: impl std:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mock_broker_down_30s_under_load_loses_and_duplicates_nothing() {
-    let broker = mock_broker();
-    let brokers = broker.bootstrap_servers().to_string();
-    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let spool = tempfile::tempdir().unwrap();
-    let cfg = config(&monolith.url(), &brokers, "create_topics = false", &spool_table(spool.path(), 64 << 20));
-    let proxy = start_proxy(&cfg, &[("GH", crate::load::SECRET)], None).await;
-    let base = format!("http://{}", proxy.public_addr);
+    let OnMock { broker, brokers, monolith: _monolith, proxy, base, _spool } = on_mock("", Some(64 << 20), "").await;
 
     let sent = under_load(&base, "mock", Duration::from_millis(40), async {
         broker.with_cluster(|c| Ok(c.broker_down(1)?)).unwrap();
@@ -113,17 +131,12 @@ async fn tansu_killed_for_30s_under_load_loses_and_duplicates_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn injected_produce_errors_are_retried_without_duplicates_or_reordering() {
-    let broker = mock_broker();
-    let brokers = broker.bootstrap_servers().to_string();
-    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     // The mock cluster checks idempotent sequence numbers only for transactional producers. With
     // pipelined requests, librdkafka takes the broker's acceptance of a later batch as proof the
     // failed earlier one was written (a real broker would have refused it as out of order), so on
     // the mock one request in flight is the faithful setting.
-    let kafka = "create_topics = false\nlibrdkafka = { \"max.in.flight.requests.per.connection\" = \"1\" }";
-    let cfg = config(&monolith.url(), &brokers, kafka, "");
-    let proxy = start_proxy(&cfg, &[("GH", crate::load::SECRET)], None).await;
-    let base = format!("http://{}", proxy.public_addr);
+    let kafka = "librdkafka = { \"max.in.flight.requests.per.connection\" = \"1\" }";
+    let OnMock { broker, brokers, monolith: _monolith, proxy, base, _spool } = on_mock(kafka, None, "").await;
 
     use RDKafkaRespErr::*;
     let errors = [

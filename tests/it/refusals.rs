@@ -7,9 +7,9 @@ use http::StatusCode;
 use rdkafka::Message;
 use strangler::demo::monolith::Monolith;
 
-use crate::faults::{accepted, mock_broker, SETTLE};
+use crate::faults::{accepted, on_mock, OnMock, SETTLE};
 use crate::harness::{eventually, metric, scrape, start_proxy};
-use crate::load::{assert_exactly_once_in_order, config, deliver, spool_table, until_all_on_kafka, Load};
+use crate::load::{assert_exactly_once_in_order, config, deliver, until_all_on_kafka, Load};
 use crate::support::broker::Tansu;
 use crate::support::kafka::{drain, header};
 
@@ -52,13 +52,7 @@ async fn drain_until(brokers: &str, topic: &str, n: usize) -> Vec<rdkafka::messa
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_spool_drops_shadow_events_counted_and_the_monolith_keeps_answering() {
-    let broker = mock_broker();
-    let brokers = broker.bootstrap_servers().to_string();
-    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let spool = tempfile::tempdir().unwrap();
-    let cfg = config(&monolith.url(), &brokers, "create_topics = false", &spool_table(spool.path(), 64 * 1024));
-    let proxy = start_proxy(&cfg, &[("GH", crate::load::SECRET)], None).await;
-    let base = format!("http://{}", proxy.public_addr);
+    let OnMock { broker, brokers, monolith: _monolith, proxy, base, _spool } = on_mock("", Some(64 * 1024), "").await;
 
     broker.with_cluster(|c| Ok(c.broker_down(1)?)).unwrap();
     let down = || async { metric(&scrape(&proxy).await, "strangler_kafka_up", &[]) == 0.0 };
@@ -85,13 +79,7 @@ async fn a_full_spool_drops_shadow_events_counted_and_the_monolith_keeps_answeri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fatal_producer_error_recreates_the_producer_and_loses_nothing() {
-    let broker = mock_broker();
-    let brokers = broker.bootstrap_servers().to_string();
-    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let spool = tempfile::tempdir().unwrap();
-    let cfg = config(&monolith.url(), &brokers, "create_topics = false", &spool_table(spool.path(), 64 << 20));
-    let proxy = start_proxy(&cfg, &[("GH", crate::load::SECRET)], None).await;
-    let base = format!("http://{}", proxy.public_addr);
+    let OnMock { broker: _broker, brokers, monolith: _monolith, proxy, base, _spool } = on_mock("", Some(64 << 20), "").await;
 
     let load = Load::start(&base, "fatal", 2, Duration::from_millis(20));
     let some = || async { proxy.metrics.publish.published.with_label_values(&["orders"]).get() >= 20 };
@@ -112,14 +100,8 @@ async fn a_fatal_producer_error_recreates_the_producer_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn while_kafka_is_down_new_owned_requests_follow_on_publish_failure() {
-    let broker = mock_broker();
-    let brokers = broker.bootstrap_servers().to_string();
-    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let spool = tempfile::tempdir().unwrap();
-    let cutover = config(&monolith.url(), &brokers, "create_topics = false", &spool_table(spool.path(), 64 << 20))
-        .replace("event = {", "mode = \"cutover\"\nevent = {");
-    let proxy = start_proxy(&cutover, &[("GH", crate::load::SECRET)], None).await;
-    let base = format!("http://{}", proxy.public_addr);
+    let OnMock { broker, brokers: _brokers, monolith, proxy, base, _spool } =
+        on_mock("", Some(64 << 20), "mode = \"cutover\"").await;
 
     assert_eq!(deliver(&base, "live-up", "live-e", 0, 10).await, StatusCode::ACCEPTED, "the new path answers");
     assert!(monolith.received().is_empty());
