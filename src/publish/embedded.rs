@@ -14,9 +14,9 @@ use rdkafka::producer::DefaultProducerContext;
 pub type Cluster = MockCluster<'static, DefaultProducerContext>;
 type Call = Box<dyn FnOnce(&Cluster) -> anyhow::Result<()> + Send>;
 
-enum Command {
-    CreateTopic { name: String, partitions: i32, done: mpsc::Sender<anyhow::Result<()>> },
-    Run { call: Call, done: mpsc::Sender<anyhow::Result<()>> },
+struct Command {
+    call: Call,
+    done: mpsc::Sender<anyhow::Result<()>>,
 }
 
 /// A running mock cluster. Dropping it stops the cluster.
@@ -41,17 +41,8 @@ impl EmbeddedBroker {
             };
             let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
             // Runs until every sender is gone, i.e. the broker handle dropped.
-            for cmd in inbox {
-                match cmd {
-                    Command::CreateTopic { name, partitions, done } => {
-                        let result =
-                            cluster.create_topic(&name, partitions, 1).map_err(|e| anyhow::anyhow!("creating topic {name}: {e}"));
-                        let _ = done.send(result);
-                    }
-                    Command::Run { call, done } => {
-                        let _ = done.send(call(&cluster));
-                    }
-                }
+            for Command { call, done } in inbox {
+                let _ = done.send(call(&cluster));
             }
         })?;
         let bootstrap = ready_rx.recv()??;
@@ -65,21 +56,17 @@ impl EmbeddedBroker {
 
     /// Creates `name` with `partitions` partitions (replication is always 1 here).
     pub fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
-        let (done, result) = mpsc::channel();
-        let cmd = Command::CreateTopic { name: name.to_string(), partitions, done };
-        self.commands
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("embedded broker stopped"))?
-            .send(cmd)
-            .map_err(|_| anyhow::anyhow!("embedded broker stopped"))?;
-        result.recv()?
+        let name = name.to_string();
+        self.with_cluster(move |cluster| {
+            cluster.create_topic(&name, partitions, 1).map_err(|e| anyhow::anyhow!("creating topic {name}: {e}"))
+        })
     }
 
     /// Runs `call` on the cluster's thread: faults on cue for tests (broker down and up, request
     /// errors, round-trip delays).
     pub fn with_cluster(&self, call: impl FnOnce(&Cluster) -> anyhow::Result<()> + Send + 'static) -> anyhow::Result<()> {
         let (done, result) = mpsc::channel();
-        let cmd = Command::Run { call: Box::new(call), done };
+        let cmd = Command { call: Box::new(call), done };
         self.commands
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("embedded broker stopped"))?
