@@ -86,9 +86,11 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     ensure_topics(&cfg, &brokers, broker.as_ref()).await?;
 
     let kafka = &cfg.kafka;
-    let spool = match cfg.spool.clone() {
-        Some(settings) => Some(Arc::new(open_spool(settings, &metrics).await?)),
-        None => None,
+    // Only the proxy publishes events; `strangler compare` run with the same file must not open
+    // (and fight over) the proxy's spool directory.
+    let spool = match (cfg.spool.clone(), opts.role) {
+        (Some(settings), Role::Proxy) => Some(Arc::new(open_spool(settings, &metrics).await?)),
+        _ => None,
     };
     let dedupe = Arc::new(Dedupe::new(cfg.dedupe.ttl, cfg.dedupe.max_entries));
     let publisher = Publisher::new(publish::Settings {

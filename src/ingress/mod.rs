@@ -119,7 +119,7 @@ where
         let slot = match connections.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
-                if warned_full.map_or(true, |at| at.elapsed() > FULL_WARNING_EVERY) {
+                if warned_full.is_none_or(|at| at.elapsed() > FULL_WARNING_EVERY) {
                     tracing::warn!(
                         max_connections = opts.max_connections,
                         "connection cap reached: not accepting until one closes"

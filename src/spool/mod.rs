@@ -121,6 +121,20 @@ pub enum SpoolError {
     Encode { reason: String },
     #[error("spool segment {} is corrupt: {reason}", .path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error("spool directory {} is in use by another strangler process (each replica needs its own spool.dir)", .dir.display())]
+    InUse { dir: PathBuf },
+}
+
+/// Creates `dir` if needed and takes its `LOCK` file exclusively, so two processes never share it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, SpoolError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| io_err(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::InUse { dir: dir.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path, e)),
+    }
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> SpoolError {
@@ -134,15 +148,19 @@ pub struct Spool {
     state: Mutex<State>,
     /// Un-acked entries, for a lock-free [`Spool::is_empty`].
     records: AtomicU64,
+    /// Held open with an exclusive advisory lock: one process per spool directory.
+    _lock: std::fs::File,
 }
 
 impl Spool {
     /// Opens (creating if needed) the spool in `settings.dir`, repairing torn tails.
     pub fn open(settings: Settings) -> Result<(Spool, Opened), SpoolError> {
+        let lock = lock_dir(&settings.dir)?;
         let (state, torn_tails) = recover::recover(&settings.dir, settings.fsync == Fsync::Always)?;
         let opened = Opened { records: state.records.len() as u64, bytes: state.bytes, torn_tails };
         let segment_bytes = (settings.max_bytes / 8).clamp(4096, 64 << 20);
-        let spool = Spool { settings, segment_bytes, records: AtomicU64::new(opened.records), state: Mutex::new(state) };
+        let records = AtomicU64::new(opened.records);
+        let spool = Spool { settings, segment_bytes, records, state: Mutex::new(state), _lock: lock };
         Ok((spool, opened))
     }
 

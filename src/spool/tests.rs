@@ -15,8 +15,8 @@ fn entry(i: u64) -> Entry {
         key: format!("key-{i}"),
         headers: vec![("ce_type".into(), "order.created".into()), ("n".into(), i.to_string())],
         value: vec![(i % 251) as u8; 150],
-        possibly_persisted: i % 3 == 0,
-        partition: (i % 2 == 0).then_some(i as i32),
+        possibly_persisted: i.is_multiple_of(3),
+        partition: i.is_multiple_of(2).then_some(i as i32),
         spooled_at_ms: 1_000 + i,
         order: 10 * i,
     }
@@ -293,4 +293,14 @@ fn both_fsync_policies_persist() {
         assert_eq!((opened.records, opened.torn_tails), (28, 0), "{fsync:?}");
         assert_eq!(pending_ids(&spool), ids(2..30));
     }
+}
+
+#[test]
+fn a_second_process_cannot_open_a_spool_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), 64 * 1024, WhenFull::DropNewest);
+    let (spool, _) = open(&s);
+    assert!(matches!(Spool::open(s.clone()), Err(SpoolError::InUse { .. })));
+    drop(spool);
+    assert!(Spool::open(s).is_ok(), "free again once the first one is gone");
 }
