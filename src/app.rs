@@ -20,10 +20,10 @@ use crate::ingress::{self, ServeOptions};
 use crate::legacy::LegacyClient;
 use crate::publish::dedupe::Dedupe;
 use crate::publish::embedded::EmbeddedBroker;
+use crate::publish::spool::{Fsync, Spool};
 use crate::publish::{self, topics, Publisher};
 use crate::route::assign::{Mode, Share};
 use crate::route::RouteTable;
-use crate::spool::{Fsync, Spool};
 use crate::telemetry::Metrics;
 
 /// What this process does.
@@ -213,7 +213,7 @@ async fn ensure_topics(cfg: &Validated, brokers: &str, embedded: Option<&Embedde
 }
 
 /// Opens the spool (repairing a torn tail) off the async threads.
-async fn open_spool(settings: crate::spool::Settings, metrics: &Metrics) -> anyhow::Result<Spool> {
+async fn open_spool(settings: crate::publish::spool::Settings, metrics: &Metrics) -> anyhow::Result<Spool> {
     let dir = settings.dir.display().to_string();
     let (spool, opened) = tokio::task::spawn_blocking(move || Spool::open(settings))
         .await?

@@ -12,8 +12,8 @@
 //! - [`route`]: the route table (method + path) and each route's traffic mode.
 //! - [`legacy`]: the pooled client to the monolith, with header hygiene.
 //! - [`publish`]: the Kafka producer (many in flight, off the response path), outage handling, the
-//!   dead-letter topic, replay from the spool, topic set-up and the embedded broker.
-//! - [`spool`]: the bounded, checksummed on-disk log for events Kafka cannot take right now.
+//!   spool (a bounded, checksummed on-disk log for events Kafka cannot take right now) and replay
+//!   from it, the dead-letter topic, topic set-up and the embedded broker.
 //! - [`control`]: the admin listener (`/metrics`, `/healthz`, `/readyz`).
 //! - [`telemetry`]: the Prometheus registry with one metrics struct per stage, and tracing set-up.
 //! - [`demo`]: real sample programs (the sample monolith) used by tests and the demo.
@@ -30,7 +30,6 @@ pub mod ingress;
 pub mod legacy;
 pub mod publish;
 pub mod route;
-pub mod spool;
 pub mod telemetry;
 pub mod verify;
 

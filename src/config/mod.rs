@@ -31,7 +31,7 @@ pub struct Validated {
     pub comparator: Comparator,
     pub dedupe: Dedupe,
     /// `[spool]`; `None` when the file has none.
-    pub spool: Option<crate::spool::Settings>,
+    pub spool: Option<crate::publish::spool::Settings>,
     pub routes: Vec<Route>,
 }
 

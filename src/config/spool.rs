@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::raw::RawSpool;
 use super::ConfigError;
-use crate::spool::{Fsync, Settings, WhenFull};
+use crate::publish::spool::{Fsync, Settings, WhenFull};
 
 /// The smallest spool worth having: a few events of typical size.
 const MIN_BYTES: u64 = 64 * 1024;

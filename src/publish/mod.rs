@@ -2,7 +2,7 @@
 //!
 //! [`Publisher::publish`] enqueues into librdkafka and returns; a small task per event awaits its
 //! delivery report. While every broker is down, or while the spool still holds older events,
-//! shadow events go to the [`crate::spool`] instead, and [`replay`] publishes them in order once
+//! shadow events go to the [`crate::publish::spool`] instead, and [`replay`] publishes them in order once
 //! Kafka is back. Records Kafka refuses for good go to the dead-letter topic ([`dead_letter`]).
 
 pub mod dead_letter;
@@ -12,6 +12,7 @@ pub mod failure;
 mod persisted;
 pub mod producer;
 pub mod replay;
+pub mod spool;
 mod spooling;
 pub mod topics;
 
@@ -25,7 +26,7 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{Producer as _, PurgeConfig};
 
 use crate::event::CanonicalEvent;
-use crate::spool::Spool;
+use crate::publish::spool::Spool;
 use crate::telemetry::PublishMetrics;
 use dedupe::Dedupe;
 pub use failure::FailReason;

@@ -9,7 +9,7 @@ use rdkafka::error::KafkaError;
 use super::dedupe::Dedupe;
 use super::{failure, FailReason, Publisher};
 use crate::event::CanonicalEvent;
-use crate::spool::{Entry, SpoolError};
+use crate::publish::spool::{Entry, SpoolError};
 
 /// The event a spool entry holds.
 pub(super) fn entry_event(e: &Entry) -> CanonicalEvent {
@@ -105,7 +105,7 @@ impl Publisher {
     }
 
     /// The spool this publisher writes to, if any.
-    pub fn spool(&self) -> Option<&Arc<crate::spool::Spool>> {
+    pub fn spool(&self) -> Option<&Arc<crate::publish::spool::Spool>> {
         self.inner.spool.as_ref()
     }
 }

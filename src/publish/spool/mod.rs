@@ -9,6 +9,7 @@
 //!   payload = `u64 LE seq` + postcard of the [`Entry`]. Appends go to the newest
 //!   segment; a new one starts when it would pass `clamp(max_bytes / 8, 4 KiB, 64 MiB)`.
 //! - `dir/cursor`: JSON `{next_seq, acked_below, acked, replay_mark}`, replaced atomically.
+//! - `dir/LOCK`: held with an exclusive advisory lock while a process has the spool open.
 //!
 //! # Durability
 //!
