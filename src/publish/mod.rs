@@ -193,11 +193,13 @@ impl Publisher {
             Ok(()) => metrics.published.with_label_values(&[route]).inc(),
             Err(f) => {
                 metrics.failed.with_label_values(&[route, f.reason.as_str()]).inc();
-                if f.possibly_persisted && self.inner.spool.is_some() {
+                // Kafka may hold it: keep it (and its dedupe entry) in the spool, where replay checks
+                // before resending. Otherwise the sender's retry must be able to publish it.
+                let spooled = f.possibly_persisted && {
                     let order = self.inner.order.fetch_add(1, Ordering::Relaxed);
-                    self.spool_event(route, event, order, true, None, f.reason).await;
-                } else if !f.possibly_persisted {
-                    // Not on Kafka: the sender's retry must be able to publish it.
+                    self.spool_event(route, event, order, true, None, f.reason).await
+                };
+                if !spooled {
                     self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
                 }
             }

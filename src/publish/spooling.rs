@@ -47,15 +47,14 @@ impl Publisher {
             self.spool_event(route, &event, order, possibly_persisted, partition, reason).await;
             return;
         }
-        tracing::error!(route, event_id = %event.id, topic = %event.topic, reason = reason.as_str(), %error, "event not published and no spool configured: dropped");
+        tracing::error!(route, event_id = %event.id, topic = %event.topic, reason = reason.as_str(), possibly_persisted, %error, "event not published and no spool configured: dropped");
         self.inner.metrics.dropped.with_label_values(&[route, "no_spool"]).inc();
-        if !possibly_persisted {
-            // Not on Kafka: the sender's retry must be able to publish it.
-            self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
-        }
+        // Perhaps not on Kafka: the sender's retry must be able to publish it.
+        self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
     }
 
-    /// Writes `event` to the spool (off the async threads), counting what happens.
+    /// Writes `event` to the spool (off the async threads), counting what happens. Returns whether
+    /// it was spooled; if not, it is counted as dropped and forgotten by dedupe.
     pub(super) async fn spool_event(
         &self,
         route: &str,
@@ -64,8 +63,8 @@ impl Publisher {
         possibly_persisted: bool,
         partition: Option<i32>,
         reason: FailReason,
-    ) {
-        let Some(spool) = self.inner.spool.clone() else { return };
+    ) -> bool {
+        let Some(spool) = self.inner.spool.clone() else { return false };
         let entry = Entry {
             route: route.to_string(),
             id: event.id.clone(),
@@ -86,11 +85,9 @@ impl Publisher {
                 for lost in appended.evicted {
                     metrics.dropped.with_label_values(&[&lost.route, "spool_evicted"]).inc();
                     tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
-                    if !lost.possibly_persisted {
-                        self.inner.dedupe.forget(&Dedupe::key(&lost.route, &lost.id));
-                    }
+                    self.inner.dedupe.forget(&Dedupe::key(&lost.route, &lost.id));
                 }
-                return;
+                return true;
             }
             Ok(Err(e @ SpoolError::Full { .. })) => ("spool_full", e.to_string()),
             Ok(Err(e)) => ("spool_error", e.to_string()),
@@ -98,10 +95,10 @@ impl Publisher {
         };
         metrics.dropped.with_label_values(&[route, why.0]).inc();
         tracing::error!(route, event_id = %event.id, reason = why.0, error = %why.1, "event dropped: the spool cannot take it");
-        if !possibly_persisted {
-            // Not on Kafka: the sender's retry must be able to publish it.
-            self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
-        }
+        // Perhaps not on Kafka: the sender's retry must be able to publish it (a duplicate, which
+        // consumers drop by `ce_id`, is better than a loss).
+        self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
+        false
     }
 
     /// The spool this publisher writes to, if any.
