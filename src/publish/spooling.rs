@@ -1,7 +1,6 @@
 //! Where a shadow event goes when Kafka did not take it: the dead-letter topic when Kafka refused
 //! it for good, else the spool; dropped and counted only when neither can take it.
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rdkafka::error::KafkaError;
@@ -99,10 +98,5 @@ impl Publisher {
         // consumers drop by `ce_id`, is better than a loss).
         self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
         false
-    }
-
-    /// The spool this publisher writes to, if any.
-    pub fn spool(&self) -> Option<&Arc<crate::publish::spool::Spool>> {
-        self.inner.spool.as_ref()
     }
 }

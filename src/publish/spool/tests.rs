@@ -87,16 +87,22 @@ fn pending_in_order_acks_survive_reopen_and_seqs_keep_growing() {
     assert_eq!(spool.append(&entry(61)).unwrap().seq, 61);
 }
 
-#[test]
-fn torn_tail_is_cut_and_appends_continue() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = settings(dir.path(), 64 * 1024, WhenFull::DropNewest);
+/// A spool in `dir` holding entries 0, 1 and 2 in one segment, closed; returns its settings and
+/// that segment's path.
+fn three_records(dir: &Path) -> (Settings, PathBuf) {
+    let s = settings(dir, 64 * 1024, WhenFull::DropNewest);
     let (spool, _) = open(&s);
     for i in 0..3 {
         spool.append(&entry(i)).unwrap();
     }
     drop(spool);
-    let seg = segments(dir.path()).pop().unwrap();
+    (s, segments(dir).pop().unwrap())
+}
+
+#[test]
+fn torn_tail_is_cut_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, seg) = three_records(dir.path());
     let len = fs::metadata(&seg).unwrap().len();
     fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 5).unwrap();
 
@@ -115,13 +121,7 @@ fn torn_tail_is_cut_and_appends_continue() {
 #[test]
 fn bad_checksum_mid_segment_drops_the_rest_of_it() {
     let dir = tempfile::tempdir().unwrap();
-    let s = settings(dir.path(), 64 * 1024, WhenFull::DropNewest);
-    let (spool, _) = open(&s);
-    for i in 0..3 {
-        spool.append(&entry(i)).unwrap();
-    }
-    drop(spool);
-    let seg = segments(dir.path()).pop().unwrap();
+    let (s, seg) = three_records(dir.path());
     let mut bytes = fs::read(&seg).unwrap();
     let second = 8 + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
     bytes[second + 8 + 20] ^= 0xff;
