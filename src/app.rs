@@ -23,7 +23,9 @@ use crate::publish::embedded::EmbeddedBroker;
 use crate::publish::spool::{Fsync, Spool};
 use crate::publish::{self, topics, Publisher};
 use crate::route::assign::{Mode, Share};
-use crate::route::RouteTable;
+use crate::control::state::{DialState, Dials};
+use crate::route::{RouteTable, Routes};
+use arc_swap::ArcSwap;
 use crate::telemetry::Metrics;
 
 /// What this process does.
@@ -57,7 +59,8 @@ pub struct Running {
     /// True when running on the embedded, non-durable broker.
     pub embedded: bool,
     pub metrics: Metrics,
-    pub routes: Arc<RouteTable>,
+    pub routes: Routes,
+    pub dials: Arc<Dials>,
     pub samples: Arc<Samples>,
     publisher: Publisher,
     flush_timeout: Duration,
@@ -104,7 +107,11 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     })
     .context("creating the Kafka producers")?;
 
-    let routes = Arc::new(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect()));
+    let dials = Arc::new(Dials::default());
+    for r in &cfg.routes {
+        dials.init(&r.name, DialState::initial(r.initial.0, r.initial.1));
+    }
+    let routes: Routes = Arc::new(ArcSwap::from_pointee(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect())));
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
     let serve_opts = ServeOptions::new(&cfg.server);
@@ -134,7 +141,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
 
     let (public_addr, public) = if opts.role == Role::Proxy {
         let waiters = Waiters::default();
-        if routes.iter().any(|r| r.new_path.await_outcome.is_some()) {
+        if routes.load().iter().any(|r| r.new_path.await_outcome.is_some()) {
             let run =
                 waiters.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.outcomes_topic.clone(), stopped.clone());
             background.push(tokio::spawn(log_exit("outcome waiters", run)));
@@ -144,6 +151,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         let addr = listener.local_addr()?;
         let proxy = Arc::new(Proxy {
             routes: routes.clone(),
+            dials: dials.clone(),
             default_upstream: cfg.legacy.url.clone(),
             legacy: LegacyClient::new(&cfg.legacy),
             publisher: publisher.clone(),
@@ -167,6 +175,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         publisher: publisher.clone(),
         embedded_bootstrap: broker.as_ref().map(|b| b.bootstrap_servers().to_string()),
         routes: routes.clone(),
+        dials: dials.clone(),
         samples: samples.clone(),
     });
     background.push(tokio::spawn(admin::serve(admin_listener, admin_state, serve_opts, stopped)));
@@ -179,6 +188,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         embedded: broker.is_some(),
         metrics,
         routes,
+        dials,
         samples,
         publisher,
         flush_timeout: kafka.flush_timeout,
@@ -248,14 +258,14 @@ async fn log_exit(what: &'static str, task: impl std::future::Future<Output = an
 impl Running {
     /// Sets a route's mode and share on this process. Returns false for an unknown route.
     pub fn dial(&self, route: &str, mode: Mode, share: Share) -> bool {
-        match self.routes.get(route) {
-            Some(r) => {
-                r.dial.set(mode, share);
-                tracing::info!(route, mode = mode.as_str(), share = share.percent(), "route dialled");
-                true
-            }
-            None => false,
-        }
+        let Some(mut state) = self.dials.get(route).map(|d| DialState::clone(&d)) else { return false };
+        state.mode = mode;
+        state.share = share;
+        state.version += 1;
+        state.by = "test".into();
+        self.dials.set(route, state);
+        tracing::info!(route, mode = mode.as_str(), share = share.percent(), "route dialled");
+        true
     }
 
     /// Fails the shadow producer as a fatal librdkafka error would. Fault-injection tests only.

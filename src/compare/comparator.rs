@@ -19,7 +19,7 @@ use super::join::{Joined, Joiner, Refused};
 use super::outcome::{EventMode, Outcome, Source};
 use crate::publish::producer::client_config;
 use crate::publish::Publisher;
-use crate::route::RouteTable;
+use crate::route::Routes;
 use crate::telemetry::CompareMetrics;
 
 /// Decided event ids remembered to refuse late records.
@@ -100,7 +100,7 @@ impl Samples {
 
 /// The comparator's shared parts.
 pub struct Comparator {
-    pub routes: Arc<RouteTable>,
+    pub routes: Routes,
     pub metrics: CompareMetrics,
     pub publisher: Publisher,
     pub parity_topic: String,
@@ -152,7 +152,8 @@ impl Comparator {
             self.metrics.dropped.with_label_values(&["undecodable"]).inc();
             return;
         };
-        let Some(route) = self.routes.get(&outcome.route) else {
+        let table = self.routes.load();
+        let Some(route) = table.get(&outcome.route) else {
             self.metrics.dropped.with_label_values(&["unknown_route"]).inc();
             return;
         };
@@ -176,7 +177,8 @@ impl Comparator {
         let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let (route_name, parity) = match joined {
             Joined::Pair { legacy, new } => {
-                let Some(route) = self.routes.get(&legacy.route) else { return };
+                let table = self.routes.load();
+                let Some(route) = table.get(&legacy.route) else { return };
                 let diff = compare(&route.compare.rules, &legacy, &new);
                 let result = if diff.is_empty() { ParityResult::Match } else { ParityResult::Mismatch };
                 if result == ParityResult::Mismatch {

@@ -16,7 +16,7 @@ use super::raw::{RawCompare, RawConfig, RawRoute};
 use super::{Admin, Comparator, ConfigError, Dedupe, Kafka, Legacy, Server, Validated};
 use crate::compare::rules::{CompareRules, PointerPattern};
 use crate::route::assign::Share;
-use crate::route::{CompareSpec, Dial, NewPath, Route};
+use crate::route::{CompareSpec, NewPath, Route};
 
 /// Environment lookup, injected so tests need not touch the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -189,7 +189,9 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
         verifier: verifier?,
         event: event?,
         salt: r.salt.clone().unwrap_or_else(|| r.name.clone()),
-        dial: Dial::new(r.mode, share),
+        initial: (r.mode, share),
+        guard: None,
+        rollout: None,
         new_path,
         compare,
     })

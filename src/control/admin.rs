@@ -14,8 +14,8 @@ use tokio::sync::watch;
 use crate::compare::comparator::Samples;
 use crate::ingress::{self, full, Body, ServeOptions};
 use crate::publish::Publisher;
-use crate::route::assign::Mode;
-use crate::route::{Route, RouteTable};
+use crate::control::state::Dials;
+use crate::route::{Route, Routes};
 use crate::telemetry::Metrics;
 
 /// How long `/readyz` waits for broker metadata.
@@ -27,7 +27,8 @@ pub struct Admin {
     pub publisher: Publisher,
     /// Set when running on the embedded broker: `/readyz` says nothing is durable.
     pub embedded_bootstrap: Option<String>,
-    pub routes: Arc<RouteTable>,
+    pub routes: Routes,
+    pub dials: Arc<Dials>,
     pub samples: Arc<Samples>,
 }
 
@@ -40,12 +41,8 @@ impl Admin {
         match req.uri().path() {
             "/metrics" => {
                 self.publisher.refresh_gauges();
-                for r in self.routes.iter() {
-                    let share = match r.dial.get() {
-                        (Mode::Cutover, _) => 100.0,
-                        (Mode::Split, share) => share.percent(),
-                        _ => 0.0,
-                    };
+                for r in self.routes.load().iter() {
+                    let share = self.dials.get(&r.name).map_or(0.0, |d| d.effective_share().percent());
                     self.metrics.routing.share.with_label_values(&[&r.name]).set(share);
                 }
                 let mut resp = Response::new(full(self.metrics.render()));
@@ -70,14 +67,14 @@ impl Admin {
             }
             "/api/routes" => json(
                 StatusCode::OK,
-                serde_json::json!({ "routes": self.routes.iter().map(|r| self.route_view(r)).collect::<Vec<_>>() }),
+                serde_json::json!({ "routes": self.routes.load().iter().map(|r| self.route_view(r)).collect::<Vec<_>>() }),
             ),
             path => match path.strip_prefix("/api/routes/").map(|rest| rest.split_once('/').unwrap_or((rest, ""))) {
-                Some((name, "")) => match self.routes.get(name) {
+                Some((name, "")) => match self.routes.load().get(name) {
                     Some(r) => json(StatusCode::OK, self.route_view(r)),
                     None => not_found(name),
                 },
-                Some((name, "mismatches")) => match self.routes.get(name) {
+                Some((name, "mismatches")) => match self.routes.load().get(name) {
                     Some(r) => json(StatusCode::OK, serde_json::json!({"route": r.name, "samples": self.samples.get(&r.name)})),
                     None => not_found(name),
                 },
@@ -90,7 +87,8 @@ impl Admin {
 impl Admin {
     /// A route's dial and parity, as the admin API shows it.
     fn route_view(&self, r: &Route) -> serde_json::Value {
-        let (mode, share) = r.dial.get();
+        let Some(dial) = self.dials.get(&r.name) else { return serde_json::Value::Null };
+        let (mode, share) = (dial.mode, dial.share);
         let counts: serde_json::Map<String, serde_json::Value> = ["match", "mismatch", "missing_new", "missing_legacy"]
             .iter()
             .map(|result| {

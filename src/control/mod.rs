@@ -1,3 +1,6 @@
-//! Control plane: the admin listener today; the dial, guard and rollout join it later.
+//! Control plane: route state (the dial) and its topic, cluster-wide figures, the guard and the
+//! rollout, and the admin listener.
 
 pub mod admin;
+pub mod figures;
+pub mod state;

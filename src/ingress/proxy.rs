@@ -23,8 +23,9 @@ use crate::compare::waiters::Waiters;
 use crate::event::{canonicalize, CanonicalEvent, Owner};
 use crate::legacy::LegacyClient;
 use crate::publish::Publisher;
+use crate::control::state::{DialState, Dials};
 use crate::route::assign::{assign, Mode};
-use crate::route::{Route, RouteTable};
+use crate::route::{Route, Routes};
 use crate::telemetry::{Metrics, UNMATCHED};
 use crate::verify::{SignatureStatus, Webhook};
 
@@ -33,7 +34,10 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
-    pub routes: Arc<RouteTable>,
+    /// The route table in force; a reload swaps it whole.
+    pub routes: Routes,
+    /// Each route's dial in force; loaded once per request.
+    pub dials: Arc<Dials>,
     pub default_upstream: Uri,
     pub legacy: LegacyClient,
     pub publisher: Publisher,
@@ -50,17 +54,27 @@ impl Proxy {
     pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let peer = req.extensions().get::<ConnInfo>().map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.peer);
         let request_id = req.headers().get(REQUEST_ID).cloned();
-        let route = self.routes.find(req.method(), req.uri().path()).cloned();
-        let result = match &route {
-            None => self.forward(UNMATCHED, &self.default_upstream, req, peer).await,
-            Some(route) if route.dial.get().0 == Mode::Passthrough => self.forward(&route.name, &route.upstream, req, peer).await,
-            Some(route) => self.webhook(route, req, peer).await,
+        let route = self.routes.load().find(req.method(), req.uri().path()).cloned();
+        // One snapshot of the dial decides everything about this request, however it changes meanwhile.
+        let dial = route.as_ref().and_then(|r| self.dials.get(&r.name));
+        let result = match (&route, dial) {
+            (None, _) | (_, None) => self.forward(UNMATCHED, &self.default_upstream, req, peer).await,
+            (Some(route), Some(dial)) if dial.mode == Mode::Passthrough => {
+                self.forward(&route.name, &route.upstream, req, peer).await
+            }
+            (Some(route), Some(dial)) => self.webhook(route, &dial, req, peer).await,
         };
         let label = route.as_ref().map_or(UNMATCHED, |r| r.name.as_str());
         result.unwrap_or_else(|e| e.into_response(label, request_id.as_ref()))
     }
 
-    async fn webhook(&self, route: &Arc<Route>, req: Request<Body>, peer: SocketAddr) -> Result<Response<Body>, ProxyError> {
+    async fn webhook(
+        &self,
+        route: &Arc<Route>,
+        dial: &DialState,
+        req: Request<Body>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
         let body = body.collect().await.map_err(|e| body_error(e, self.max_body_bytes))?.to_bytes();
         let webhook =
@@ -77,8 +91,7 @@ impl Proxy {
         }
 
         let mut event = canonicalize(route, &verified, now);
-        let (mode, share) = route.dial.get();
-        let owner = assign(mode, &route.salt, &event.key, share);
+        let owner = assign(dial.mode, &route.salt, &event.key, dial.share);
         event.assign(owner);
         self.metrics.routing.assignments.with_label_values(&[&route.name, owner.as_str()]).inc();
         let (webhook, _) = verified.into_parts();

@@ -1,13 +1,13 @@
 //! Routes: which legacy webhook endpoint a request is for, and how that endpoint is handled.
 //!
 //! Matching is exact on method and path (the query string is ignored). Anything unmatched passes
-//! through to the default upstream untouched. Each route carries its traffic policy; mode and
-//! share sit in a [`Dial`] that can change while the proxy runs.
+//! through to the default upstream untouched. Each route carries its traffic policy; its mode and
+//! share are state, not configuration: the file gives only `initial`, and what is in force lives
+//! in [`crate::control::state::Dials`].
 
 pub mod assign;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +32,12 @@ pub struct Route {
     pub event: EventSpec,
     /// Salt of the sticky assignment hash.
     pub salt: String,
-    pub dial: Dial,
+    /// Mode and share a route starts with when the control topic has no record for it.
+    pub initial: (Mode, Share),
+    /// Automatic rollback or hold when parity or the new path's error rate falls.
+    pub guard: Option<GuardSpec>,
+    /// Automatic steps up of the share while the guard is healthy.
+    pub rollout: Option<RolloutSpec>,
     pub new_path: NewPath,
     pub compare: CompareSpec,
 }
@@ -82,35 +87,41 @@ pub struct CompareSpec {
     pub samples: usize,
 }
 
-/// A route's live mode and share. Lock-free: read on every request, written by an operator.
-#[derive(Debug)]
-pub struct Dial {
-    mode: AtomicU8,
-    share: AtomicU32,
+/// `route.guard`: when parity or the new path's errors go bad, dial back by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardSpec {
+    /// Trip when matches over samples fall below this (0–1).
+    pub min_parity: f64,
+    /// Judge only with at least this many shadow comparisons in the window.
+    pub min_samples: u64,
+    /// The span of time the figures cover (never before the last change of the dial).
+    pub window: Duration,
+    /// Trip when live events failing (status ≥ 500 or no outcome) over live events exceed this (0–1).
+    pub max_new_error_rate: f64,
+    pub action: GuardAction,
 }
 
-const MODES: [Mode; 4] = [Mode::Passthrough, Mode::Shadow, Mode::Split, Mode::Cutover];
-
-impl Dial {
-    pub fn new(mode: Mode, share: Share) -> Self {
-        let dial = Self { mode: AtomicU8::new(0), share: AtomicU32::new(0) };
-        dial.set(mode, share);
-        dial
-    }
-
-    /// The current mode and share.
-    pub fn get(&self) -> (Mode, Share) {
-        let mode = MODES[usize::from(self.mode.load(Ordering::Acquire)).min(MODES.len() - 1)];
-        (mode, Share::from_bp(self.share.load(Ordering::Acquire)).unwrap_or(Share::ZERO))
-    }
-
-    pub fn set(&self, mode: Mode, share: Share) {
-        // Share first: a reader seeing the new mode never sees a stale share for it.
-        self.share.store(share.bp(), Ordering::Release);
-        let index = MODES.iter().position(|m| *m == mode).unwrap_or(1) as u8;
-        self.mode.store(index, Ordering::Release);
-    }
+/// What a tripped guard does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardAction {
+    /// Share 0, mode shadow; the rollout pauses.
+    Rollback,
+    /// Keep the share; the rollout pauses.
+    Hold,
 }
+
+/// `route.rollout`: step the share up on a schedule while the guard is healthy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutSpec {
+    /// Shares to step through, rising.
+    pub steps: Vec<Share>,
+    /// Least time at each step before the next.
+    pub interval: Duration,
+}
+
+/// The route table in force, swapped whole by a reload; a request loads it once.
+pub type Routes = Arc<arc_swap::ArcSwap<RouteTable>>;
 
 /// Lookup of routes by method and path.
 #[derive(Debug, Default)]
