@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -14,14 +15,19 @@ use tokio::task::JoinHandle;
 use crate::compare::comparator::{Comparator, Input, Samples};
 use crate::compare::waiters::Waiters;
 use crate::config::Validated;
-use crate::control::admin::{self, Admin};
+use crate::control::api::{self as admin_api, Access, Api};
+use crate::control::audit::Audit;
+use crate::control::parity::ClusterParity;
+use crate::control::reload::{Fixed, Reloader};
+use crate::control::topic::Control;
 use crate::ingress::proxy::{Clock, Proxy};
 use crate::ingress::{self, ServeOptions};
 use crate::legacy::LegacyClient;
 use crate::publish::dedupe::Dedupe;
 use crate::publish::embedded::EmbeddedBroker;
 use crate::publish::spool::{Fsync, Spool};
-use crate::publish::{self, topics, Publisher};
+use crate::publish::topics::{Maker, TopicSpec};
+use crate::publish::{self, Publisher};
 use crate::route::assign::{Mode, Share};
 use crate::control::state::{DialState, Dials};
 use crate::route::{RouteTable, Routes};
@@ -41,13 +47,18 @@ pub enum Role {
 pub struct Options {
     pub clock: Clock,
     pub role: Role,
+    /// The file the configuration came from: SIGHUP and `POST /api/reload` read it again.
+    pub config_path: Option<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemTime::now), role: Role::Proxy }
+        Self { clock: Arc::new(SystemTime::now), role: Role::Proxy, config_path: None }
     }
 }
+
+/// How long start-up waits to read the control topic to its end before it gives up.
+const CONTROL_CATCH_UP: Duration = Duration::from_secs(30);
 
 /// A started process. Call [`Running::shutdown`] to stop it cleanly.
 pub struct Running {
@@ -62,13 +73,16 @@ pub struct Running {
     pub routes: Routes,
     pub dials: Arc<Dials>,
     pub samples: Arc<Samples>,
+    pub control: Arc<Control>,
+    pub parity: Arc<ClusterParity>,
+    reloader: Option<Arc<Reloader>>,
     publisher: Publisher,
     flush_timeout: Duration,
     stop: watch::Sender<bool>,
     public: Option<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     // Dropped last: the broker must outlive the producers' final flush.
-    _broker: Option<EmbeddedBroker>,
+    _broker: Option<Arc<EmbeddedBroker>>,
 }
 
 /// Starts everything and returns once the listeners accept.
@@ -76,7 +90,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     let metrics = Metrics::new().context("registering metrics")?;
     let broker = match &cfg.kafka.brokers {
         Some(_) => None,
-        None => Some(EmbeddedBroker::start().context("starting the embedded Kafka broker")?),
+        None => Some(Arc::new(EmbeddedBroker::start().context("starting the embedded Kafka broker")?)),
     };
     let brokers = match (&cfg.kafka.brokers, &broker) {
         (Some(b), _) => b.clone(),
@@ -86,7 +100,15 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     if broker.is_some() {
         tracing::warn!(bootstrap = %brokers, "no kafka.brokers configured: using the embedded in-memory broker; NOTHING IS DURABLE");
     }
-    ensure_topics(&cfg, &brokers, broker.as_ref()).await?;
+    let topics = Maker {
+        brokers: brokers.clone(),
+        overrides: cfg.kafka.librdkafka.clone(),
+        replication: cfg.kafka.replication_factor,
+        create: cfg.kafka.create_topics,
+        embedded: broker.clone(),
+    };
+    topics.ensure(&wanted_topics(&cfg)).await.with_context(|| format!("creating topics on {brokers}"))?;
+    let fixed = Fixed::of(&cfg);
 
     let kafka = &cfg.kafka;
     // Only the proxy publishes events; `strangler compare` run with the same file must not open
@@ -111,11 +133,30 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     for r in &cfg.routes {
         dials.init(&r.name, DialState::initial(r.initial.0, r.initial.1));
     }
+    let audit = Arc::new(Audit::new(&brokers, &kafka.librdkafka, &kafka.audit_topic).context("creating the audit producer")?);
+    let control = Arc::new(
+        Control::new(&brokers, &kafka.librdkafka, &kafka.control_topic, dials.clone(), audit.clone(), metrics.control.clone())
+            .context("creating the control producer")?,
+    );
+    let parity = Arc::new(ClusterParity::default());
     let routes: Routes = Arc::new(ArcSwap::from_pointee(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect())));
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
     let serve_opts = ServeOptions::new(&cfg.server);
     let mut background = Vec::new();
+    background.push(tokio::spawn(log_exit(
+        "control topic reader",
+        control.clone().run(brokers.clone(), kafka.librdkafka.clone(), stopped.clone()),
+    )));
+    background.push(tokio::spawn(log_exit(
+        "audit topic reader",
+        audit.clone().run(brokers.clone(), kafka.librdkafka.clone(), stopped.clone()),
+    )));
+    // A replica serves only the dial the cluster agreed on: read the whole control topic first.
+    if !control.wait_caught_up(CONTROL_CATCH_UP).await {
+        let _ = stop.send(true);
+        anyhow::bail!("could not read the control topic {} to its end within {CONTROL_CATCH_UP:?}", kafka.control_topic);
+    }
     background.push(tokio::spawn(log_exit("publisher supervisor", publisher.clone().supervise(stopped.clone()))));
     if let Some(spool) = spool.filter(|s| matches!(s.settings().fsync, Fsync::Every(_))) {
         background.push(tokio::spawn(sync_spool(spool, stopped.clone())));
@@ -170,15 +211,38 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     let admin_listener =
         TcpListener::bind(cfg.admin.listen).await.with_context(|| format!("binding admin.listen {}", cfg.admin.listen))?;
     let admin_addr = admin_listener.local_addr()?;
-    let admin_state = Arc::new(Admin {
+    let access = Arc::new(ArcSwap::from_pointee(Access {
+        tokens: cfg.admin.tokens.clone(),
+        read_requires_token: cfg.admin.read_requires_token,
+    }));
+    if !cfg.admin.listen.ip().is_loopback() && !cfg.admin.read_requires_token {
+        tracing::warn!(listen = %cfg.admin.listen, "the admin API is reachable off this host and reads need no token; set admin.read_requires_token");
+    }
+    let reloader = opts.config_path.map(|path| {
+        Arc::new(Reloader {
+            path,
+            routes: routes.clone(),
+            control: control.clone(),
+            access: access.clone(),
+            metrics: metrics.clone(),
+            topics,
+            partitions: kafka.partitions,
+            fixed,
+            lock: tokio::sync::Mutex::new(()),
+        })
+    });
+    let api = Arc::new(Api {
         metrics: metrics.clone(),
         publisher: publisher.clone(),
         embedded_bootstrap: broker.as_ref().map(|b| b.bootstrap_servers().to_string()),
         routes: routes.clone(),
-        dials: dials.clone(),
+        control: control.clone(),
+        parity: parity.clone(),
         samples: samples.clone(),
+        access,
+        reloader: reloader.clone(),
     });
-    background.push(tokio::spawn(admin::serve(admin_listener, admin_state, serve_opts, stopped)));
+    background.push(tokio::spawn(admin_api::serve(admin_listener, api, serve_opts, stopped)));
     tracing::info!(%public_addr, %admin_addr, %brokers, role = ?opts.role, "strangler started");
 
     Ok(Running {
@@ -190,6 +254,9 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         routes,
         dials,
         samples,
+        control,
+        parity,
+        reloader,
         publisher,
         flush_timeout: kafka.flush_timeout,
         stop,
@@ -199,27 +266,16 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     })
 }
 
-/// Creates the routes' topics and the outcomes and parity topics.
-async fn ensure_topics(cfg: &Validated, brokers: &str, embedded: Option<&EmbeddedBroker>) -> anyhow::Result<()> {
-    let mut wanted: BTreeSet<String> = cfg.routes.iter().map(|r| r.topic.clone()).collect();
-    wanted.insert(cfg.kafka.outcomes_topic.clone());
-    wanted.insert(cfg.kafka.parity_topic.clone());
-    wanted.insert(cfg.kafka.dead_letter_topic.clone());
-    match (embedded, cfg.kafka.create_topics) {
-        (Some(embedded), _) => {
-            for topic in &wanted {
-                embedded.create_topic(topic, cfg.kafka.partitions)?;
-            }
-        }
-        (None, true) => {
-            let wanted: Vec<String> = wanted.into_iter().collect();
-            topics::ensure(brokers, &cfg.kafka.librdkafka, &wanted, cfg.kafka.partitions, cfg.kafka.replication_factor)
-                .await
-                .with_context(|| format!("creating topics on {brokers}"))?;
-        }
-        (None, false) => {}
-    }
-    Ok(())
+/// The routes' topics, the outcomes, parity and dead-letter topics, and the control topic
+/// (compacted, one partition so every route's changes have one order) and the audit topic.
+fn wanted_topics(cfg: &Validated) -> Vec<TopicSpec> {
+    let k = &cfg.kafka;
+    let mut plain: BTreeSet<&str> = cfg.routes.iter().map(|r| r.topic.as_str()).collect();
+    plain.extend([k.outcomes_topic.as_str(), k.parity_topic.as_str(), k.dead_letter_topic.as_str()]);
+    let mut wanted: Vec<TopicSpec> = plain.into_iter().map(|t| TopicSpec::plain(t, k.partitions)).collect();
+    wanted.push(TopicSpec { name: k.control_topic.clone(), partitions: 1, config: vec![("cleanup.policy", "compact")] });
+    wanted.push(TopicSpec::plain(&k.audit_topic, 1));
+    wanted
 }
 
 /// Opens the spool (repairing a torn tail) off the async threads.
@@ -256,16 +312,34 @@ async fn log_exit(what: &'static str, task: impl std::future::Future<Output = an
 }
 
 impl Running {
-    /// Sets a route's mode and share on this process. Returns false for an unknown route.
-    pub fn dial(&self, route: &str, mode: Mode, share: Share) -> bool {
-        let Some(mut state) = self.dials.get(route).map(|d| DialState::clone(&d)) else { return false };
-        state.mode = mode;
-        state.share = share;
-        state.version += 1;
-        state.by = "test".into();
-        self.dials.set(route, state);
-        tracing::info!(route, mode = mode.as_str(), share = share.percent(), "route dialled");
-        true
+    /// Dials a route through the control topic, as `by`, and returns the state in force after.
+    pub async fn dial(
+        &self,
+        route: &str,
+        mode: Mode,
+        share: Share,
+        by: &str,
+        reason: &str,
+    ) -> Result<DialState, crate::control::topic::SubmitError> {
+        let change = crate::control::state::Change {
+            route: route.to_string(),
+            mode,
+            share,
+            by: by.to_string(),
+            reason: reason.to_string(),
+            expected_version: None,
+            rollout_paused: true,
+            guard_tripped: false,
+        };
+        self.control.submit(change).await
+    }
+
+    /// Reloads the configuration file (what SIGHUP does). `Err` carries the file's error.
+    pub async fn reload(&self) -> Result<crate::control::reload::Report, String> {
+        match &self.reloader {
+            Some(r) => r.reload().await,
+            None => Err("this process was not started from a file".into()),
+        }
     }
 
     /// Fails the shadow producer as a fatal librdkafka error would. Fault-injection tests only.

@@ -85,7 +85,7 @@ fn main() -> ExitCode {
 fn with_config(format: LogFormat, config: &std::path::Path, role: Role) -> ExitCode {
     logging::init(format);
     match strangler::config::load(config) {
-        Ok(cfg) => block_on(run(cfg, role)),
+        Ok(cfg) => block_on(run(cfg, role, config.to_path_buf())),
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(2)
@@ -122,8 +122,8 @@ async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cfg: strangler::config::Validated, role: Role) -> anyhow::Result<()> {
-    let opts = strangler::app::Options { role, ..Default::default() };
+async fn run(cfg: strangler::config::Validated, role: Role, path: PathBuf) -> anyhow::Result<()> {
+    let opts = strangler::app::Options { role, config_path: Some(path), ..Default::default() };
     let running = strangler::app::start(cfg, opts).await?;
     // Printed on stdout, one fact per line, so people and scripts can find the addresses.
     if role == Role::Proxy {
@@ -135,7 +135,20 @@ async fn run(cfg: strangler::config::Validated, role: Role) -> anyhow::Result<()
     } else {
         println!("strangler kafka bootstrap {}", running.brokers);
     }
-    wait_for_signal().await?;
+    // SIGHUP reloads the file; an invalid file leaves the running configuration in force.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            res = &mut stop => { res?; break; }
+            _ = hup.recv() => {
+                if let Err(e) = running.reload().await {
+                    eprintln!("strangler: reload refused, previous configuration kept:\n{e}");
+                }
+            }
+        }
+    }
     tracing::info!("shutdown signal received; draining");
     running.shutdown().await;
     Ok(())

@@ -3,6 +3,7 @@
 //! Parse ([`raw`]) → validate ([`validate::validate`]) → [`Validated`]. Every error names the
 //! file, line, key, what was expected and what was found.
 
+mod admin;
 pub mod locate;
 mod mapping;
 pub mod raw;
@@ -68,6 +69,8 @@ pub struct Server {
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub listen: SocketAddr,
+    pub read_requires_token: bool,
+    pub tokens: Vec<crate::control::auth::Token>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +92,8 @@ pub struct Kafka {
     pub outcomes_topic: String,
     pub parity_topic: String,
     pub dead_letter_topic: String,
+    pub control_topic: String,
+    pub audit_topic: String,
     pub librdkafka: BTreeMap<String, String>,
 }
 

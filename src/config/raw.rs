@@ -112,12 +112,27 @@ pub struct RawServer {
     pub trusted_proxies: Vec<String>,
 }
 
-/// `[admin]`: metrics and health, kept off the public listener.
+/// `[admin]`: metrics, health and the admin API, kept off the public listener.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     #[serde(default = "default_admin_listen")]
     pub listen: String,
+    /// `GET /api/...` needs a token too (changes always do).
+    #[serde(default)]
+    pub read_requires_token: bool,
+    /// `[[admin.token]]`: named bearer tokens for the admin API.
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<RawToken>,
+}
+
+/// `[[admin.token]]`: one named bearer token, from an environment variable or a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub name: String,
+    pub env: Option<String>,
+    pub file: Option<String>,
 }
 
 /// `[legacy]`: the monolith, and the default upstream for everything no route matches.
@@ -153,6 +168,12 @@ pub struct RawKafka {
     /// Events Kafka refuses for good (too large, invalid, not authorised) go here, with the reason.
     #[serde(default = "default_dead_letter_topic")]
     pub dead_letter_topic: String,
+    /// Route state of record (compacted, key = route); every replica reads it.
+    #[serde(default = "default_control_topic")]
+    pub control_topic: String,
+    /// One record per dial change (not compacted).
+    #[serde(default = "default_audit_topic")]
+    pub audit_topic: String,
     /// Passed to librdkafka as-is, after strangler's own settings, so an operator can override them.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
@@ -178,7 +199,7 @@ impl Default for RawServer {
 
 impl Default for RawAdmin {
     fn default() -> Self {
-        Self { listen: default_admin_listen() }
+        Self { listen: default_admin_listen(), read_requires_token: false, tokens: Vec::new() }
     }
 }
 
@@ -193,6 +214,8 @@ impl Default for RawKafka {
             outcomes_topic: default_outcomes_topic(),
             parity_topic: default_parity_topic(),
             dead_letter_topic: default_dead_letter_topic(),
+            control_topic: default_control_topic(),
+            audit_topic: default_audit_topic(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -266,6 +289,12 @@ const fn default_dedupe_ttl_secs() -> u64 {
 }
 const fn default_dedupe_max_entries() -> usize {
     500_000
+}
+fn default_control_topic() -> String {
+    "strangler.control".into()
+}
+fn default_audit_topic() -> String {
+    "strangler.audit".into()
 }
 fn default_dead_letter_topic() -> String {
     "strangler.dead-letter".into()

@@ -65,7 +65,11 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         }
         usize::try_from(n.clamp(*range.start(), *range.end())).unwrap_or(usize::MAX)
     }
-    let admin = Admin { listen: socket_addr("admin.listen", &raw.admin.listen, &mut errs) };
+    let admin = Admin {
+        listen: socket_addr("admin.listen", &raw.admin.listen, &mut errs),
+        read_requires_token: raw.admin.read_requires_token,
+        tokens: super::admin::tokens(&raw.admin.tokens, env, &mut errs),
+    };
     let legacy = Legacy {
         url: upstream_url("legacy.url", &raw.legacy.url, &mut errs),
         connect_timeout: millis("legacy.connect_timeout_ms", raw.legacy.connect_timeout_ms, &mut errs),
@@ -81,12 +85,16 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         outcomes_topic: raw.kafka.outcomes_topic.clone(),
         parity_topic: raw.kafka.parity_topic.clone(),
         dead_letter_topic: raw.kafka.dead_letter_topic.clone(),
+        control_topic: raw.kafka.control_topic.clone(),
+        audit_topic: raw.kafka.audit_topic.clone(),
         librdkafka: raw.kafka.librdkafka.clone(),
     };
     let topics = [
         ("kafka.outcomes_topic", &kafka.outcomes_topic),
         ("kafka.parity_topic", &kafka.parity_topic),
         ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
+        ("kafka.control_topic", &kafka.control_topic),
+        ("kafka.audit_topic", &kafka.audit_topic),
     ];
     for (key, topic) in topics {
         if !topic_name_ok(topic) {

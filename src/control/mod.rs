@@ -1,6 +1,14 @@
-//! Control plane: route state (the dial) and its topic, cluster-wide figures, the guard and the
-//! rollout, and the admin listener.
+//! Control plane: route state (the dial) and the control and audit topics, cluster-wide parity,
+//! the guard and the rollout as pure decisions, hot reload, and the admin API.
 
-pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod figures;
+pub mod guard;
+pub mod parity;
+pub mod record;
+pub mod reload;
+pub mod rollout;
 pub mod state;
+pub mod topic;

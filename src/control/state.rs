@@ -112,7 +112,7 @@ pub fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-mod share_percent {
+pub(crate) mod share_percent {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::route::assign::Share;
@@ -127,7 +127,7 @@ mod share_percent {
     }
 }
 
-mod rfc3339 {
+pub(crate) mod rfc3339 {
     use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -1,36 +1,73 @@
-//! Creates the topics strangler writes to. Brokers with auto-creation off (and Tansu) need this.
+//! Creates the topics strangler uses. Brokers with auto-creation off (and Tansu) need this; a
+//! reload that adds a route creates that route's topic the same way.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 
+use super::embedded::EmbeddedBroker;
 use super::producer::client_config;
 
-/// Creates each topic that does not exist yet; one that exists is left as it is.
-pub async fn ensure(
-    brokers: &str,
-    overrides: &BTreeMap<String, String>,
-    topics: &[String],
-    partitions: i32,
-    replication: i32,
-) -> anyhow::Result<()> {
-    if topics.is_empty() {
-        return Ok(());
+/// One topic to create: its name, partitions and topic-level settings.
+#[derive(Clone, Debug)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub config: Vec<(&'static str, &'static str)>,
+}
+
+impl TopicSpec {
+    /// A topic with the default number of partitions and no special settings.
+    pub fn plain(name: &str, partitions: i32) -> Self {
+        Self { name: name.to_string(), partitions, config: Vec::new() }
     }
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers, overrides).create()?;
-    let new: Vec<NewTopic<'_>> =
-        topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication))).collect();
-    let opts =
-        AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(15)));
-    for result in admin.create_topics(new.iter(), &opts).await? {
-        match result {
-            Ok(topic) => tracing::info!(topic, partitions, replication, "created topic"),
-            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => tracing::debug!(topic, "topic exists"),
-            Err((topic, code)) => anyhow::bail!("creating topic {topic} failed: {code}"),
+}
+
+/// Where and how topics are created.
+#[derive(Clone)]
+pub struct Maker {
+    pub brokers: String,
+    pub overrides: BTreeMap<String, String>,
+    pub replication: i32,
+    /// `kafka.create_topics`; the embedded broker always creates.
+    pub create: bool,
+    pub embedded: Option<Arc<EmbeddedBroker>>,
+}
+
+impl Maker {
+    /// Creates each topic that does not exist yet; one that exists is left as it is.
+    pub async fn ensure(&self, topics: &[TopicSpec]) -> anyhow::Result<()> {
+        if let Some(embedded) = &self.embedded {
+            for t in topics {
+                embedded.create_topic(&t.name, t.partitions)?;
+            }
+            return Ok(());
         }
+        if !self.create || topics.is_empty() {
+            return Ok(());
+        }
+        let admin: AdminClient<DefaultClientContext> = client_config(&self.brokers, &self.overrides).create()?;
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| {
+                t.config.iter().fold(NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(self.replication)), |n, (k, v)| {
+                    n.set(k, v)
+                })
+            })
+            .collect();
+        let opts =
+            AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(15)));
+        for result in admin.create_topics(new.iter(), &opts).await? {
+            match result {
+                Ok(topic) => tracing::info!(topic, replication = self.replication, "created topic"),
+                Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => tracing::debug!(topic, "topic exists"),
+                Err((topic, code)) => anyhow::bail!("creating topic {topic} on {} failed: {code}", self.brokers),
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }

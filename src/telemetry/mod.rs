@@ -3,7 +3,10 @@
 //! Labels are bounded: route names (from config, plus `_unmatched`), status codes, outcomes and
 //! reasons from fixed lists. Never an event id or a raw path.
 
+pub mod control;
 pub mod logging;
+
+pub use control::ControlMetrics;
 
 use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
@@ -23,6 +26,7 @@ pub struct Metrics {
     pub publish: PublishMetrics,
     pub routing: RoutingMetrics,
     pub compare: CompareMetrics,
+    pub control: ControlMetrics,
 }
 
 /// Ownership decisions and the new path.
@@ -243,7 +247,8 @@ impl Metrics {
             )?,
             dropped: counter("strangler_outcomes_dropped_total", "Outcome records not compared, by reason.", &["reason"])?,
         };
-        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare })
+        let control = ControlMetrics::new(&registry)?;
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control })
     }
 
     /// The Prometheus text exposition of every metric.

@@ -89,7 +89,8 @@ async fn split_sends_exactly_the_legacy_entities_to_the_monolith_and_raising_the
     }
 
     // Raise the share: entities only move legacy → new.
-    assert!(proxy.dial("orders", Mode::Split, Share::from_percent(60.0).unwrap()));
+    let dialled = proxy.dial("orders", Mode::Split, Share::from_percent(60.0).unwrap(), "test", "raise to 60 %").await;
+    assert_eq!(dialled.expect("dial applied").share.bp(), 6000);
     let second = round("c");
     send_orders(&proxy, &second, 8).await;
     let on_kafka = || async { proxy.metrics.publish.published.with_label_values(&["orders"]).get() == 600 };
