@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod kafka;
 pub mod relay;
+pub mod replica;
 
 pub use broker::{free_port, tansu_bin, Tansu};
 pub use kafka::{consume, create_topic, drain, header};
