@@ -4,4 +4,5 @@
 pub mod admin;
 pub mod figures;
 pub mod guard;
+pub mod rollout;
 pub mod state;
