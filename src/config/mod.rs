@@ -3,6 +3,7 @@
 //! Parse ([`raw`]) → validate ([`validate::validate`]) → [`Validated`]. Every error names the
 //! file, line, key, what was expected and what was found.
 
+mod control;
 pub mod locate;
 mod mapping;
 pub mod raw;
