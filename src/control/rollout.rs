@@ -179,7 +179,7 @@ mod tests {
         let g = guard();
         let from_1 = "rollout: step 2/5, 1% → 5% after 10m (500 samples, parity 0.998)";
         #[rustfmt::skip]
-        let cases: Vec<(&str, Duration, Figures, bool, Option<&GuardSpec>, DialState, Option<Change>)> = vec![
+        let cases = [
             ("due", 10 * MIN, samples(499, 1), true, Some(&g), dial(Split, 1.0), step(5.0, from_1)),
             ("waits for the interval", 10 * MIN - Duration::from_secs(1), samples(499, 1), true, Some(&g), dial(Split, 1.0), None),
             ("waits for samples", 11 * MIN, samples(199, 0), true, Some(&g), dial(Split, 1.0), None),
