@@ -4,6 +4,7 @@
 //! file, line, key, what was expected and what was found.
 
 mod admin;
+mod control;
 pub mod locate;
 mod mapping;
 pub mod raw;

@@ -1,11 +1,11 @@
 //! Raw `[[route]]` tables: match, signature, event mapping, traffic policy and comparison
-//! rules, exactly as written, before validation.
+//! rules, guard and rollout, exactly as written, before validation.
 
 use serde::Deserialize;
 
 use crate::compare::rules::{BodyRule, StatusRule};
 use crate::route::assign::Mode as RouteMode;
-use crate::route::{OnPublishFailure, OnTimeout};
+use crate::route::{GuardAction, OnPublishFailure, OnTimeout};
 use crate::verify::{Algorithm, Encoding, Mode};
 
 /// One `[[route]]`: a legacy webhook endpoint.
@@ -38,6 +38,10 @@ pub struct RawRoute {
     pub publish_timeout_ms: u64,
     #[serde(default)]
     pub compare: RawCompare,
+    /// Automatic rollback or hold when parity or the new path's error rate falls.
+    pub guard: Option<RawGuard>,
+    /// Automatic steps up of the share while the guard is healthy.
+    pub rollout: Option<RawRollout>,
 }
 
 /// What a new-owned request is answered with.
@@ -91,6 +95,33 @@ impl Default for RawCompare {
             samples: default_samples(),
         }
     }
+}
+
+/// `guard = { ... }`: when the route dials back by itself. Every key has a default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    #[serde(default = "default_min_parity")]
+    pub min_parity: f64,
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u64,
+    /// A humantime duration such as `"5m"`.
+    #[serde(default = "default_guard_window")]
+    pub window: String,
+    #[serde(default = "default_max_new_error_rate")]
+    pub max_new_error_rate: f64,
+    #[serde(default = "default_guard_action")]
+    pub action: GuardAction,
+}
+
+/// `rollout = { steps = [...], interval = "10m" }`: the shares to step through, in percent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    pub steps: Vec<f64>,
+    /// A humantime duration such as `"10m"`.
+    #[serde(default = "default_rollout_interval")]
+    pub interval: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,4 +206,22 @@ const fn default_body_rule() -> BodyRule {
 }
 const fn default_samples() -> usize {
     20
+}
+const fn default_min_parity() -> f64 {
+    0.99
+}
+const fn default_min_samples() -> u64 {
+    200
+}
+fn default_guard_window() -> String {
+    "5m".into()
+}
+const fn default_max_new_error_rate() -> f64 {
+    0.01
+}
+const fn default_guard_action() -> GuardAction {
+    GuardAction::Rollback
+}
+fn default_rollout_interval() -> String {
+    "10m".into()
 }

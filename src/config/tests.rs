@@ -78,3 +78,76 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(cfg.kafka.partitions, 3);
     assert!(cfg.legacy.preserve_host);
 }
+
+/// A valid route with `extra` lines added to its table.
+fn with_control(extra: &str) -> String {
+    format!("{}{extra}\n", route("scheme = \"github\", secrets_env = [\"S\"]", ""))
+}
+
+#[test]
+fn guard_and_rollout_tables_become_specs() {
+    use crate::route::assign::Share;
+    use crate::route::{GuardAction, GuardSpec, RolloutSpec};
+    use std::time::Duration;
+
+    let specs = |extra: &str| {
+        let cfg = load_str(&with_control(extra), "f.toml", &|_| Some("s".into())).unwrap_or_else(|e| panic!("{e}"));
+        (cfg.routes[0].guard.clone(), cfg.routes[0].rollout.clone())
+    };
+    let steps = |percents: &[f64]| percents.iter().map(|&p| Share::from_percent(p).unwrap()).collect::<Vec<_>>();
+    let (guard, rollout) = specs(
+        "guard = { min_parity = 0.995, min_samples = 50, window = \"90s\", max_new_error_rate = 0.02, action = \"hold\" }\n\
+         rollout = { steps = [1, 5, 12.5, 100], interval = \"1h 30m\" }",
+    );
+    let want = GuardSpec {
+        min_parity: 0.995,
+        min_samples: 50,
+        window: Duration::from_secs(90),
+        max_new_error_rate: 0.02,
+        action: GuardAction::Hold,
+    };
+    assert_eq!(guard, Some(want));
+    assert_eq!(rollout, Some(RolloutSpec { steps: steps(&[1.0, 5.0, 12.5, 100.0]), interval: Duration::from_secs(5400) }));
+
+    let (guard, rollout) = specs("guard = {}\nrollout = { steps = [50] }");
+    let defaults = GuardSpec {
+        min_parity: 0.99,
+        min_samples: 200,
+        window: Duration::from_secs(300),
+        max_new_error_rate: 0.01,
+        action: GuardAction::Rollback,
+    };
+    assert_eq!(guard, Some(defaults));
+    assert_eq!(rollout, Some(RolloutSpec { steps: steps(&[50.0]), interval: Duration::from_secs(600) }));
+
+    assert_eq!(specs(""), (None, None), "neither table: no guard, no rollout");
+}
+
+#[test]
+fn guard_and_rollout_errors_name_their_key() {
+    #[rustfmt::skip]
+    let cases = [
+        ("guard = { min_parity = 1.5 }", "route[0].guard.min_parity", "expected a ratio from 0 to 1, found 1.5"),
+        ("guard = { min_parity = nan }", "route[0].guard.min_parity", "a ratio from 0 to 1"),
+        ("guard = { max_new_error_rate = -0.1 }", "route[0].guard.max_new_error_rate", "a ratio from 0 to 1, found -0.1"),
+        ("guard = { min_samples = 0 }", "route[0].guard.min_samples", "a count of 1 or more"),
+        ("guard = { window = \"soon\" }", "route[0].guard.window", "a duration above 0"),
+        ("guard = { window = \"0s\" }", "route[0].guard.window", "found `0s`"),
+        ("guard = { action = \"panic\" }", "route[0].guard.action", "unknown variant `panic`"),
+        ("guard = { min_ratio = 0.9 }", "route[0].guard.min_ratio", "unknown field `min_ratio`"),
+        ("rollout = { steps = [] }", "route[0].rollout.steps", "at least one step"),
+        ("rollout = { interval = \"10m\" }", "route[0].rollout", "missing field `steps`"),
+        ("rollout = { steps = [1, 5, 5] }", "route[0].rollout.steps[2]", "a step above the one before it, 5 (steps rise strictly), found 5"),
+        ("rollout = { steps = [25, 5] }", "route[0].rollout.steps[1]", "above the one before it, 25 (steps rise strictly), found 5"),
+        ("rollout = { steps = [0, 5] }", "route[0].rollout.steps[0]", "a percent above 0"),
+        ("rollout = { steps = [1, 101] }", "route[0].rollout.steps[1]", "a percent from 0 to 100"),
+        ("rollout = { steps = [1, 12.345] }", "route[0].rollout.steps[1]", "at most two decimals"),
+        ("rollout = { steps = [1], interval = \"ten minutes\" }", "route[0].rollout.interval", "a duration above 0"),
+        ("rollout = { steps = [1], pace = \"fast\" }", "route[0].rollout.pace", "unknown field `pace`"),
+    ];
+    for (extra, key, text) in cases {
+        let err = errors(&with_control(extra));
+        assert!(err.contains(&format!("key `{key}`")), "wants key {key} in: {err}\n{extra}");
+        assert!(err.contains(text), "wants `{text}` in: {err}");
+    }
+}

@@ -11,6 +11,7 @@ use http::{Method, Uri};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
+use super::control;
 use super::mapping::{event_spec, verifier};
 use super::raw::{RawCompare, RawConfig, RawRoute};
 use super::{Admin, Comparator, ConfigError, Dedupe, Kafka, Legacy, Server, Validated};
@@ -198,8 +199,8 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
         event: event?,
         salt: r.salt.clone().unwrap_or_else(|| r.name.clone()),
         initial: (r.mode, share),
-        guard: None,
-        rollout: None,
+        guard: r.guard.as_ref().and_then(|g| control::guard(at, g, errs)),
+        rollout: r.rollout.as_ref().and_then(|x| control::rollout(at, x, errs)),
         new_path,
         compare,
     })
