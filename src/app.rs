@@ -211,6 +211,12 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     let admin_listener =
         TcpListener::bind(cfg.admin.listen).await.with_context(|| format!("binding admin.listen {}", cfg.admin.listen))?;
     let admin_addr = admin_listener.local_addr()?;
+    background.push(tokio::spawn(crate::control::autopilot::run(
+        routes.clone(),
+        control.clone(),
+        parity.clone(),
+        stopped.clone(),
+    )));
     let access = Arc::new(ArcSwap::from_pointee(Access {
         tokens: cfg.admin.tokens.clone(),
         read_requires_token: cfg.admin.read_requires_token,

@@ -34,7 +34,8 @@ pub struct DialState {
 }
 
 impl DialState {
-    /// The state a route starts from when the control topic holds no record for it.
+    /// The state a route starts from when the control topic holds no record for it; `at` is
+    /// when this process took it from the file (a rollout's first interval counts from there).
     pub fn initial(mode: Mode, share: Share) -> Self {
         Self {
             mode,
@@ -42,7 +43,7 @@ impl DialState {
             version: 0,
             by: "config".into(),
             reason: "initial state from the configuration file".into(),
-            at: SystemTime::UNIX_EPOCH,
+            at: SystemTime::now(),
             rollout_paused: false,
             guard_tripped: false,
         }

@@ -148,9 +148,10 @@ fn reason(reason: Option<String>) -> Result<String, ApiError> {
 async fn submit(api: &Api, change: Change) -> Result<Response, ApiError> {
     let name = change.route.clone();
     match api.control.submit(change).await {
-        Ok(_) => {
+        Ok(applied) => {
+            // The state this call set, even if another change has already followed it.
             let route = api.routes.load().get(&name).cloned().ok_or_else(|| ApiError::unknown_route(&name))?;
-            Ok(json(StatusCode::OK, view(api, &route)))
+            Ok(json(StatusCode::OK, view(api, &route, Some(applied))))
         }
         Err(SubmitError::Conflict { in_force }) => Err(ApiError {
             extra: Some(("version", in_force.into())),

@@ -21,7 +21,7 @@ const SPANS: [(&str, Duration); 3] =
 
 pub async fn list(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
     api.reader(&headers)?;
-    let routes: Vec<_> = api.routes.load().iter().map(|r| view(&api, r)).collect();
+    let routes: Vec<_> = api.routes.load().iter().map(|r| view(&api, r, None)).collect();
     Ok(json(StatusCode::OK, serde_json::json!({ "routes": routes })))
 }
 
@@ -32,7 +32,7 @@ pub async fn one(
 ) -> Result<Response, ApiError> {
     api.reader(&headers)?;
     let route = route(&api, name)?;
-    Ok(json(StatusCode::OK, view(&api, &route)))
+    Ok(json(StatusCode::OK, view(&api, &route, None)))
 }
 
 /// `?pointer=/body/total&limit=20`.
@@ -79,9 +79,9 @@ pub fn figures_json(f: &Figures) -> serde_json::Value {
     })
 }
 
-/// One route: its match, its dial in force, parity, guard and rollout.
-pub fn view(api: &Api, r: &Route) -> serde_json::Value {
-    let dial = api.control.in_force(&r.name);
+/// One route: its match, its dial (`dial`, else the one in force), parity, guard and rollout.
+pub fn view(api: &Api, r: &Route, dial: Option<DialState>) -> serde_json::Value {
+    let dial = dial.unwrap_or_else(|| api.control.in_force(&r.name));
     let now = SystemTime::now();
     let windows: serde_json::Map<_, _> =
         SPANS.iter().map(|(label, span)| (label.to_string(), figures_json(&api.parity.window(&r.name, *span)))).collect();
