@@ -7,6 +7,7 @@ mod monolith_smoke;
 
 // Proxy core (issue 2).
 mod cli;
+mod admin_api;
 mod consumer_kit;
 mod control;
 mod crash;
@@ -23,5 +24,6 @@ mod passthrough;
 mod proxy;
 mod python_contract;
 mod refusals;
+mod reload;
 mod sign;
 mod split;
