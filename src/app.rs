@@ -15,6 +15,8 @@ use crate::compare::comparator::{Comparator, Input, Samples};
 use crate::compare::waiters::Waiters;
 use crate::config::Validated;
 use crate::control::admin::{self, Admin};
+use crate::control::parity::ClusterParity;
+use crate::control::state::{DialState, Dials};
 use crate::ingress::proxy::{Clock, Proxy};
 use crate::ingress::{self, ServeOptions};
 use crate::legacy::LegacyClient;
@@ -23,10 +25,12 @@ use crate::publish::embedded::EmbeddedBroker;
 use crate::publish::spool::{Fsync, Spool};
 use crate::publish::{self, topics, Publisher};
 use crate::route::assign::{Mode, Share};
-use crate::control::state::{DialState, Dials};
 use crate::route::{RouteTable, Routes};
-use arc_swap::ArcSwap;
 use crate::telemetry::Metrics;
+use arc_swap::ArcSwap;
+
+/// How long `start` waits for the parity topic's last hour before it gives up.
+const PARITY_CATCH_UP: Duration = Duration::from_secs(30);
 
 /// What this process does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +66,8 @@ pub struct Running {
     pub routes: Routes,
     pub dials: Arc<Dials>,
     pub samples: Arc<Samples>,
+    /// The last hour of the parity topic, as every replica sees it.
+    pub parity: Arc<ClusterParity>,
     publisher: Publisher,
     flush_timeout: Duration,
     stop: watch::Sender<bool>,
@@ -139,6 +145,11 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         background.push(tokio::spawn(log_exit("comparator", comparator.run(input, stopped.clone()))));
     }
 
+    // Every replica reads the whole parity topic, whether or not it compares.
+    let parity = Arc::new(ClusterParity::default());
+    let run = parity.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.parity_topic.clone(), stopped.clone());
+    background.push(tokio::spawn(log_exit("cluster parity", run)));
+
     let (public_addr, public) = if opts.role == Role::Proxy {
         let waiters = Waiters::default();
         if routes.load().iter().any(|r| r.new_path.await_outcome.is_some()) {
@@ -179,6 +190,14 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         samples: samples.clone(),
     });
     background.push(tokio::spawn(admin::serve(admin_listener, admin_state, serve_opts, stopped)));
+    // A restarted replica has the last hour's figures from its first request. With Kafka down
+    // the proxy still starts (the monolith's path must not need Kafka); the figures fill in later.
+    if !publisher.kafka_reachable(Duration::from_secs(2)).await {
+        tracing::warn!(topic = %kafka.parity_topic, "Kafka unreachable: cluster parity starts empty and catches up once it is back");
+    } else if !parity.wait_caught_up(PARITY_CATCH_UP).await {
+        let _ = stop.send(true);
+        anyhow::bail!("the parity topic {} was not read to its end within {PARITY_CATCH_UP:?}", kafka.parity_topic);
+    }
     tracing::info!(%public_addr, %admin_addr, %brokers, role = ?opts.role, "strangler started");
 
     Ok(Running {
@@ -190,6 +209,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         routes,
         dials,
         samples,
+        parity,
         publisher,
         flush_timeout: kafka.flush_timeout,
         stop,

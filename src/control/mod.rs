@@ -3,4 +3,5 @@
 
 pub mod admin;
 pub mod figures;
+pub mod parity;
 pub mod state;
