@@ -193,6 +193,7 @@ async fn start_offsets(
             Some((Offset::End, Ok(()))) => Offset::End,
             _ => Offset::Beginning,
         };
+        tracing::debug!(topic, partition = p, ?offset, "parity topic read from");
         start.add_partition_offset(topic, p, offset)?;
     }
     if let Err(e) = &found {

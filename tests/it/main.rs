@@ -7,6 +7,7 @@ mod monolith_smoke;
 
 // Proxy core (issue 2).
 mod cli;
+mod cluster_parity;
 mod consumer_kit;
 mod crash;
 mod dedupe;
