@@ -19,6 +19,7 @@ use crate::control::api::{self as admin_api, Access, Api};
 use crate::control::audit::Audit;
 use crate::control::parity::ClusterParity;
 use crate::control::reload::{Fixed, Reloader};
+use crate::control::state::{DialState, Dials};
 use crate::control::topic::Control;
 use crate::ingress::proxy::{Clock, Proxy};
 use crate::ingress::{self, ServeOptions};
@@ -29,10 +30,12 @@ use crate::publish::spool::{Fsync, Spool};
 use crate::publish::topics::{Maker, TopicSpec};
 use crate::publish::{self, Publisher};
 use crate::route::assign::{Mode, Share};
-use crate::control::state::{DialState, Dials};
 use crate::route::{RouteTable, Routes};
-use arc_swap::ArcSwap;
 use crate::telemetry::Metrics;
+use arc_swap::ArcSwap;
+
+/// How long `start` waits for the parity topic's last hour before it gives up.
+const PARITY_CATCH_UP: Duration = Duration::from_secs(30);
 
 /// What this process does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +141,6 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         Control::new(&brokers, &kafka.librdkafka, &kafka.control_topic, dials.clone(), audit.clone(), metrics.control.clone())
             .context("creating the control producer")?,
     );
-    let parity = Arc::new(ClusterParity::default());
     let routes: Routes = Arc::new(ArcSwap::from_pointee(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect())));
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
@@ -152,11 +154,6 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         "audit topic reader",
         audit.clone().run(brokers.clone(), kafka.librdkafka.clone(), stopped.clone()),
     )));
-    // A replica serves only the dial the cluster agreed on: read the whole control topic first.
-    if !control.wait_caught_up(CONTROL_CATCH_UP).await {
-        let _ = stop.send(true);
-        anyhow::bail!("could not read the control topic {} to its end within {CONTROL_CATCH_UP:?}", kafka.control_topic);
-    }
     background.push(tokio::spawn(log_exit("publisher supervisor", publisher.clone().supervise(stopped.clone()))));
     if let Some(spool) = spool.filter(|s| matches!(s.settings().fsync, Fsync::Every(_))) {
         background.push(tokio::spawn(sync_spool(spool, stopped.clone())));
@@ -178,6 +175,28 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             topic: kafka.outcomes_topic.clone(),
         };
         background.push(tokio::spawn(log_exit("comparator", comparator.run(input, stopped.clone()))));
+    }
+
+    // Every replica reads the whole parity topic, whether or not it compares.
+    let parity = Arc::new(ClusterParity::default());
+    let run = parity.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.parity_topic.clone(), stopped.clone());
+    background.push(tokio::spawn(log_exit("cluster parity", run)));
+    // A replica serves only the dial the cluster agreed on, and has the last hour's figures from
+    // its first request: read the control topic to its end and the parity topic's last hour
+    // before the public listener accepts. With Kafka down it starts anyway (the monolith's path
+    // must not need Kafka), on the file's initial states, and reports not ready until it has read
+    // the control topic.
+    if !publisher.kafka_reachable(Duration::from_secs(2)).await {
+        tracing::error!(topic = %kafka.control_topic, "Kafka unreachable at start-up: serving the file's initial route states until the control topic can be read; not ready until then");
+    } else {
+        if !control.wait_caught_up(CONTROL_CATCH_UP).await {
+            let _ = stop.send(true);
+            anyhow::bail!("could not read the control topic {} to its end within {CONTROL_CATCH_UP:?}", kafka.control_topic);
+        }
+        if !parity.wait_caught_up(PARITY_CATCH_UP).await {
+            let _ = stop.send(true);
+            anyhow::bail!("the parity topic {} was not read to its end within {PARITY_CATCH_UP:?}", kafka.parity_topic);
+        }
     }
 
     let (public_addr, public) = if opts.role == Role::Proxy {

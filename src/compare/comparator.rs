@@ -3,7 +3,9 @@
 //! topic, and the last mismatch samples per route for the admin API.
 //!
 //! Outcomes are keyed by event id, so both outcomes of an event share a partition and replicas
-//! can split the partitions between them. Live events have no legacy side and are not compared.
+//! can split the partitions between them. Live events are joined the same way: strangler's own
+//! `legacy`/`live` record (the event went to the new path) with the new service's live outcome;
+//! they count in `strangler_new_path_total`, never in the parity ratio.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,9 +16,11 @@ use rdkafka::Message;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::diff::{compare, FieldDiff};
+use super::diff::FieldDiff;
 use super::join::{Joined, Joiner, Refused};
-use super::outcome::{EventMode, Outcome, Source};
+use super::outcome::{Outcome, Source};
+use super::record::verdict;
+pub use super::record::{Parity, ParityResult, Side};
 use crate::publish::producer::client_config;
 use crate::publish::Publisher;
 use crate::route::Routes;
@@ -24,40 +28,6 @@ use crate::telemetry::CompareMetrics;
 
 /// Decided event ids remembered to refuse late records.
 const REMEMBER: usize = 200_000;
-
-/// One comparison's result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ParityResult {
-    Match,
-    Mismatch,
-    MissingNew,
-    MissingLegacy,
-}
-
-impl ParityResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParityResult::Match => "match",
-            ParityResult::Mismatch => "mismatch",
-            ParityResult::MissingNew => "missing_new",
-            ParityResult::MissingLegacy => "missing_legacy",
-        }
-    }
-}
-
-/// A parity record, as published on the parity topic.
-#[derive(Clone, Debug, Serialize)]
-pub struct Parity {
-    pub event_id: String,
-    pub route: String,
-    pub result: ParityResult,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub diff: Vec<FieldDiff>,
-    pub legacy_status: Option<u16>,
-    pub new_status: Option<u16>,
-    pub at: String,
-}
 
 /// A kept mismatch, with both sides, for people to read.
 #[derive(Clone, Debug, Serialize)]
@@ -67,12 +37,6 @@ pub struct Sample {
     pub diff: Vec<FieldDiff>,
     pub legacy: Side,
     pub new: Side,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Side {
-    pub status: u16,
-    pub body: serde_json::Value,
 }
 
 /// The last mismatches per route, shared with the admin API.
@@ -162,9 +126,6 @@ impl Comparator {
             Source::New => "new",
         };
         self.metrics.outcomes.with_label_values(&[&route.name, source, outcome.mode.as_str()]).inc();
-        if outcome.mode == EventMode::Live {
-            return;
-        }
         match state.joiner.offer(outcome, route.compare.window, Instant::now()) {
             Ok(Some(joined)) => self.decide(state, joined),
             Ok(None) => {}
@@ -175,59 +136,36 @@ impl Comparator {
 
     fn decide(&self, state: &mut State, joined: Joined) {
         let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let (route_name, parity) = match joined {
-            Joined::Pair { legacy, new } => {
-                let table = self.routes.load();
-                let Some(route) = table.get(&legacy.route) else { return };
-                let diff = compare(&route.compare.rules, &legacy, &new);
-                let result = if diff.is_empty() { ParityResult::Match } else { ParityResult::Mismatch };
-                if result == ParityResult::Mismatch {
-                    let side = |o: &Outcome| Side { status: o.status, body: o.body.clone() };
-                    let sample = Sample {
-                        event_id: legacy.event_id.clone(),
-                        at: at.clone(),
-                        diff: diff.clone(),
-                        legacy: side(&legacy),
-                        new: side(&new),
-                    };
-                    self.samples.push(&route.name, sample, route.compare.samples);
-                }
-                let parity = Parity {
-                    event_id: legacy.event_id,
-                    route: route.name.clone(),
-                    result,
-                    diff,
-                    legacy_status: Some(legacy.status),
-                    new_status: Some(new.status),
-                    at,
-                };
-                (route.name.clone(), parity)
-            }
-            Joined::Expired { have } => {
-                let (result, legacy_status, new_status) = match have.source {
-                    Source::Legacy => (ParityResult::MissingNew, Some(have.status), None),
-                    Source::New => (ParityResult::MissingLegacy, None, Some(have.status)),
-                };
-                let parity = Parity {
-                    event_id: have.event_id,
-                    route: have.route.clone(),
-                    result,
-                    diff: Vec::new(),
-                    legacy_status,
-                    new_status,
-                    at,
-                };
-                (have.route, parity)
-            }
+        let table = self.routes.load();
+        let name = match &joined {
+            Joined::Pair { legacy, .. } => &legacy.route,
+            Joined::Expired { have } => &have.route,
         };
-        self.metrics.parity.with_label_values(&[&route_name, parity.result.as_str()]).inc();
-        let window = state.recent.entry(route_name.clone()).or_default();
-        window.push_back(parity.result == ParityResult::Match);
-        while window.len() > self.parity_window {
-            window.pop_front();
+        let Some(route) = table.get(name) else { return };
+        let parity = verdict(&route.compare.rules, joined, at);
+        if let (Some(legacy), Some(new)) = (&parity.legacy, &parity.new) {
+            let sample = Sample {
+                event_id: parity.event_id.clone(),
+                at: parity.at.clone(),
+                diff: parity.diff.clone(),
+                legacy: legacy.clone(),
+                new: new.clone(),
+            };
+            self.samples.push(&route.name, sample, route.compare.samples);
         }
-        let matches = window.iter().filter(|m| **m).count();
-        self.metrics.ratio.with_label_values(&[&route_name]).set(matches as f64 / window.len() as f64);
+        if let Some(label) = parity.result.new_path_label() {
+            // The new path's own health: not a comparison, so the parity ratio stays as it was.
+            self.metrics.new_path.with_label_values(&[&route.name, label]).inc();
+        } else {
+            self.metrics.parity.with_label_values(&[&route.name, parity.result.as_str()]).inc();
+            let window = state.recent.entry(route.name.clone()).or_default();
+            window.push_back(parity.result == ParityResult::Match);
+            while window.len() > self.parity_window {
+                window.pop_front();
+            }
+            let matches = window.iter().filter(|m| **m).count();
+            self.metrics.ratio.with_label_values(&[&route.name]).set(matches as f64 / window.len() as f64);
+        }
         match serde_json::to_vec(&parity) {
             Ok(value) => self.publisher.send_record(&self.parity_topic, &parity.event_id, value, "parity"),
             Err(e) => tracing::error!(error = %e, "encoding a parity record failed"),

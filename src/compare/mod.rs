@@ -5,5 +5,6 @@ pub mod comparator;
 pub mod diff;
 pub mod join;
 pub mod outcome;
+pub mod record;
 pub mod rules;
 pub mod waiters;

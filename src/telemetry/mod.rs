@@ -49,6 +49,9 @@ pub struct CompareMetrics {
     pub parity: IntCounterVec,
     /// `strangler_parity_ratio{route}`: matches over the last `comparator.parity_window` results.
     pub ratio: GaugeVec,
+    /// `strangler_new_path_total{route,result}`: live events by the new path's verdict (`ok`,
+    /// `error`, `missing`).
+    pub new_path: IntCounterVec,
     /// `strangler_outcomes_total{route,source,mode}`: outcome records read.
     pub outcomes: IntCounterVec,
     /// `strangler_outcomes_dropped_total{reason}`: undecodable, unknown route, late or duplicate.
@@ -240,6 +243,11 @@ impl Metrics {
                 &["route", "result"],
             )?,
             ratio: gauge("strangler_parity_ratio", "Share of matches among the last comparator.parity_window results.")?,
+            new_path: counter(
+                "strangler_new_path_total",
+                "Live (new-owned) events by the new path's result: ok, error (status 5xx) or missing.",
+                &["route", "result"],
+            )?,
             outcomes: counter(
                 "strangler_outcomes_total",
                 "Outcome records read by the comparator.",

@@ -8,6 +8,7 @@ mod monolith_smoke;
 // Proxy core (issue 2).
 mod cli;
 mod admin_api;
+mod cluster_parity;
 mod consumer_kit;
 mod control;
 mod crash;
