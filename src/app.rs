@@ -178,7 +178,9 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     }
 
     // Every replica reads the whole parity topic, whether or not it compares.
-    let parity = Arc::new(ClusterParity::default());
+    // Keeps as many mismatch samples as the most demanding route shows (`compare.samples`).
+    let keep = routes.load().iter().map(|r| r.compare.samples).max().unwrap_or(0).max(50);
+    let parity = Arc::new(ClusterParity::new(keep));
     let run = parity.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.parity_topic.clone(), stopped.clone());
     background.push(tokio::spawn(log_exit("cluster parity", run)));
     // A replica serves only the dial the cluster agreed on, and has the last hour's figures from
@@ -191,7 +193,11 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     } else {
         if !control.wait_caught_up(CONTROL_CATCH_UP).await {
             let _ = stop.send(true);
-            anyhow::bail!("could not read the control topic {} to its end within {CONTROL_CATCH_UP:?}", kafka.control_topic);
+            anyhow::bail!(
+                "could not read the control topic {} to its end within {CONTROL_CATCH_UP:?} (does it exist? strangler creates it \
+                 compacted with one partition when kafka.create_topics is true)",
+                kafka.control_topic
+            );
         }
         if !parity.wait_caught_up(PARITY_CATCH_UP).await {
             let _ = stop.send(true);

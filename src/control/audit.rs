@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::state::DialState;
-use crate::compare::waiters::partition_count;
 use crate::publish::producer::{self, client_config, producer_config, Health, Outgoing, Producer, Report};
 use crate::route::assign::{Mode, Share};
 
@@ -115,7 +114,9 @@ impl Audit {
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "100");
         let consumer: StreamConsumer = cfg.create()?;
-        let partitions = partition_count(&brokers, &overrides, &self.topic).await?;
+        let Some(partitions) = super::topic::partitions_when_ready(&brokers, &overrides, &self.topic, &mut shutdown).await else {
+            return Ok(());
+        };
         let mut assignment = TopicPartitionList::new();
         for p in 0..partitions {
             assignment.add_partition_offset(&self.topic, p, Offset::Beginning)?;

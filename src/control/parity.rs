@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+
+use crate::publish::producer::QuietEof;
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -69,7 +71,7 @@ impl ClusterParity {
             // Caught up is "every partition reached its end once", seen as EOF events: Tansu's
             // ListOffsets(latest) can lag, so watermarks are not trusted for it.
             .set("enable.partition.eof", "true");
-        let consumer: StreamConsumer = cfg.create()?;
+        let consumer: StreamConsumer<QuietEof> = cfg.create_with_context(QuietEof)?;
         // Kafka may be down at start-up: keep asking until it answers.
         let partitions = loop {
             tokio::select! {

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
+
+use crate::publish::producer::QuietEof;
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::{oneshot, watch};
@@ -146,8 +148,10 @@ impl Control {
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
             .set("fetch.wait.max.ms", "100");
-        let consumer: StreamConsumer = cfg.create()?;
-        let partitions = partition_count(&brokers, &overrides, &self.topic).await?;
+        let consumer: StreamConsumer<QuietEof> = cfg.create_with_context(QuietEof)?;
+        let Some(partitions) = super::topic::partitions_when_ready(&brokers, &overrides, &self.topic, &mut shutdown).await else {
+            return Ok(());
+        };
         let mut assignment = TopicPartitionList::new();
         for p in 0..partitions {
             assignment.add_partition_offset(&self.topic, p, Offset::Beginning)?;
@@ -229,6 +233,26 @@ impl Control {
     pub fn refresh_gauges(&self) {
         for (route, state) in self.dials.all().iter() {
             self.metrics.observe(route, state);
+        }
+    }
+}
+
+/// The partition count of `topic`, asked again every few seconds while Kafka is unreachable or
+/// the topic is missing (both logged); `None` once `shutdown` turns true.
+pub async fn partitions_when_ready(
+    brokers: &str,
+    overrides: &BTreeMap<String, String>,
+    topic: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<i32> {
+    loop {
+        match partition_count(brokers, overrides, topic).await {
+            Ok(n) => return Some(n),
+            Err(e) => tracing::warn!(topic, error = %e, "cannot read the topic yet; retrying"),
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return None,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     }
 }

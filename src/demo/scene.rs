@@ -49,6 +49,9 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
     for topic in [TOPIC, "strangler.outcomes", "strangler.parity"] {
         broker.create_topic(topic, 3)?;
     }
+    for topic in ["strangler.control", "strangler.audit"] {
+        broker.create_topic(topic, 1)?;
+    }
     let monolith = Monolith::start_with("127.0.0.1:0".parse()?, Behaviour { decide: true, record: false }).await?;
 
     let (stop, stopped) = watch::channel(false);

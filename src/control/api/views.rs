@@ -52,7 +52,8 @@ pub async fn mismatches(
     api.reader(&headers)?;
     let route = route(&api, name)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let limit = q.limit.unwrap_or(50).min(500);
+    // By default as many as the route keeps (`compare.samples`).
+    let limit = q.limit.unwrap_or(route.compare.samples).min(1000);
     let samples = api.parity.mismatches(&route.name, q.pointer.as_deref(), limit);
     let missing = api.parity.missing(&route.name, limit);
     Ok(json(StatusCode::OK, serde_json::json!({ "route": route.name, "samples": samples, "missing": missing })))
