@@ -4,6 +4,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod figures;
 pub mod guard;
 pub mod parity;
