@@ -7,6 +7,7 @@ mod monolith_smoke;
 
 // Proxy core (issue 2).
 mod cli;
+mod cli_admin;
 mod consumer_kit;
 mod control;
 mod crash;
