@@ -62,6 +62,7 @@ enum Command {
     /// Put a route in split mode with PERCENT of entities owned by the new service.
     #[command(allow_negative_numbers = true)]
     Dial {
+        /// The route's name in the configuration.
         route: String,
         /// A number from 0 to 100, at most two decimals.
         #[arg(value_parser = parse_percent)]
@@ -73,7 +74,9 @@ enum Command {
     },
     /// Set a route's mode, keeping its share.
     Mode {
+        /// The route's name in the configuration.
         route: String,
+        /// The new mode; the share is kept (it applies in split).
         #[arg(value_parser = ["passthrough", "shadow", "split", "cutover"])]
         mode: String,
         #[command(flatten)]
@@ -83,6 +86,7 @@ enum Command {
     },
     /// Back to shadow at 0 %: the monolith owns everything again; a rollout is paused.
     Rollback {
+        /// The route's name in the configuration.
         route: String,
         /// Why (kept in the audit trail).
         #[arg(long)]
@@ -97,6 +101,7 @@ enum Command {
     },
     /// The latest changes, newest first, of one route or all.
     Audit {
+        /// Only this route's changes.
         route: Option<String>,
         /// At most this many entries (the server's default is 100).
         #[arg(long)]
@@ -115,6 +120,7 @@ enum Command {
 enum RolloutAction {
     /// Clear the pause and the guard's trip: the rollout steps on from where the dial is.
     Resume {
+        /// The route's name in the configuration.
         route: String,
         /// Why (kept in the audit trail; default "rollout resumed").
         #[arg(long)]
