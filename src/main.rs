@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use strangler::app::Role;
+use strangler::control::client::{parse_percent, Admin, Call, ClientError};
 use strangler::demo::scene::DemoOptions;
 use strangler::telemetry::logging::{self, LogFormat};
 
@@ -53,6 +54,103 @@ enum Command {
         /// Configuration file (TOML).
         file: PathBuf,
     },
+    /// Every route's mode, share, parity, guard and rollout, from a running proxy's admin API.
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Put a route in split mode with PERCENT of entities owned by the new service.
+    #[command(allow_negative_numbers = true)]
+    Dial {
+        /// The route's name in the configuration.
+        route: String,
+        /// A number from 0 to 100, at most two decimals.
+        #[arg(value_parser = parse_percent)]
+        percent: f64,
+        #[command(flatten)]
+        change: ChangeArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Set a route's mode, keeping its share.
+    Mode {
+        /// The route's name in the configuration.
+        route: String,
+        /// The new mode; the share is kept (it applies in split).
+        #[arg(value_parser = ["passthrough", "shadow", "split", "cutover"])]
+        mode: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Back to shadow at 0 %: the monolith owns everything again; a rollout is paused.
+    Rollback {
+        /// The route's name in the configuration.
+        route: String,
+        /// Why (kept in the audit trail).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Act on a route's configured rollout.
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutAction,
+    },
+    /// The latest changes, newest first, of one route or all.
+    Audit {
+        /// Only this route's changes.
+        route: Option<String>,
+        /// At most this many entries (the server's default is 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Reload the running proxy's configuration file (like SIGHUP).
+    Reload {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RolloutAction {
+    /// Clear the pause and the guard's trip: the rollout steps on from where the dial is.
+    Resume {
+        /// The route's name in the configuration.
+        route: String,
+        /// Why (kept in the audit trail; default "rollout resumed").
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// Where the admin API is and how to print its answer. The token is read from
+/// STRANGLER_ADMIN_TOKEN only: a flag would leave it in shell history and `ps`.
+#[derive(Args)]
+struct AdminArgs {
+    /// Admin API (http:// only) [env: STRANGLER_ADMIN] [default: http://127.0.0.1:9090]
+    #[arg(long, value_name = "URL")]
+    admin: Option<String>,
+    /// Print the API's JSON answer as-is.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What every change carries.
+#[derive(Args)]
+struct ChangeArgs {
+    /// Why (kept in the audit trail).
+    #[arg(long)]
+    reason: String,
+    /// Refuse the change unless this version is in force (read it from `status`).
+    #[arg(long, value_name = "N")]
+    expected_version: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +176,45 @@ fn main() -> ExitCode {
             }
             let opts = DemoOptions { share, rate, disagree_bp: 200, listen, admin };
             block_on(demo(opts))
+        }
+        Command::Status { admin } => operate(admin, Call::Status),
+        Command::Dial { route, percent, change: ChangeArgs { reason, expected_version }, admin } => {
+            operate(admin, Call::Share { route, percent, reason, expected_version })
+        }
+        Command::Mode { route, mode, change: ChangeArgs { reason, expected_version }, admin } => {
+            operate(admin, Call::Mode { route, mode, reason, expected_version })
+        }
+        Command::Rollback { route, reason, admin } => operate(admin, Call::Rollback { route, reason }),
+        Command::Rollout { action: RolloutAction::Resume { route, reason, admin } } => {
+            operate(admin, Call::Resume { route, reason })
+        }
+        Command::Audit { route, limit, admin } => operate(admin, Call::Audit { route, limit }),
+        Command::Reload { admin } => operate(admin, Call::Reload),
+    }
+}
+
+/// One call to the admin API: the answer on stdout, or the reason on stderr and its exit code
+/// (1 refused, 2 usage, 3 unreachable). With `--json` a refusal's body goes to stdout too.
+fn operate(args: AdminArgs, call: Call) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strangler: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async { Admin::from_env(args.admin.as_deref())?.run(&call, args.json).await });
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if let (true, ClientError::Refused { body, .. }) = (args.json, &e) {
+                println!("{}", String::from_utf8_lossy(body).trim_end());
+            }
+            eprintln!("strangler: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

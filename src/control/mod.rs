@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod autopilot;
+pub mod client;
 pub mod figures;
 pub mod guard;
 pub mod parity;

@@ -9,6 +9,7 @@ mod monolith_smoke;
 mod cli;
 mod admin_api;
 mod cluster_parity;
+mod cli_admin;
 mod consumer_kit;
 mod control;
 mod crash;

@@ -1,0 +1,398 @@
+//! The operator's client of the admin API (`strangler status`, `dial`, `mode`, `rollback`,
+//! `rollout resume`, `audit`, `reload`): one HTTP call per command, every failure sorted into
+//! the exit code a script can act on. The tables it prints are pure functions in [`format`].
+
+pub mod format;
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+
+/// Where the admin API is when neither `--admin` nor [`ADMIN_ENV`] says.
+pub const DEFAULT_ADMIN: &str = "http://127.0.0.1:9090";
+/// The admin API's URL, when `--admin` is not given.
+pub const ADMIN_ENV: &str = "STRANGLER_ADMIN";
+/// The bearer token: from the environment only, so it stays out of shell history and `ps`.
+pub const TOKEN_ENV: &str = "STRANGLER_ADMIN_TOKEN";
+/// The whole call (connect, send, read the answer) must finish within this.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a command failed; each kind is one exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The operator's mistake, found before any call (a bad URL or token). Exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The server answered 4xx or 5xx. `body` is its answer as-is, for `--json`. Exit 1.
+    #[error("refused ({}): {message}{}", status_and_code(*status, code), hint(*status))]
+    Refused { status: u16, code: Option<String>, message: String, body: Bytes },
+    /// The server answered 2xx with something this client cannot read. Exit 1.
+    #[error("the admin API at {url} answered {status} with a body this client cannot read: {reason}")]
+    Unexpected { url: String, status: u16, reason: String },
+    /// No answer: connection refused, DNS, timeout, connection broken. Exit 3.
+    #[error("cannot reach the admin API at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+}
+
+impl ClientError {
+    /// 1 refused, 2 usage, 3 unreachable.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Refused { .. } | ClientError::Unexpected { .. } => 1,
+            ClientError::Usage(_) => 2,
+            ClientError::Unreachable { .. } => 3,
+        }
+    }
+}
+
+fn status_and_code(status: u16, code: &Option<String>) -> String {
+    code.as_ref().map_or_else(|| status.to_string(), |c| format!("{status} {c}"))
+}
+
+fn hint(status: u16) -> String {
+    if status == 401 {
+        format!("\nhint: export {TOKEN_ENV}=<the value of one of the server's [[admin.token]]> (never a flag)")
+    } else {
+        String::new()
+    }
+}
+
+/// A dial's PERCENT from the command line: a number from 0 to 100 with at most two decimals
+/// (a trailing `%` is allowed). For clap's `value_parser`, so a bad one is a usage error.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let expected = "expected a number from 0 to 100 with at most two decimals";
+    let p: f64 = text.trim().trim_end_matches('%').parse().map_err(|_| format!("{expected}, found `{text}`"))?;
+    crate::route::assign::Share::from_percent(p).map(|_| p).map_err(|_| format!("{expected}, found `{text}`"))
+}
+
+/// The admin API's base URL: `http://host:port`, nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminUrl(String);
+
+impl AdminUrl {
+    /// `--admin` if given, else [`ADMIN_ENV`] if set and not empty, else [`DEFAULT_ADMIN`].
+    pub fn choose(flag: Option<&str>, env: Option<&str>) -> Result<Self, ClientError> {
+        match (flag, env.filter(|e| !e.trim().is_empty())) {
+            (Some(flag), _) => Self::parse(flag, "--admin"),
+            (None, Some(env)) => Self::parse(env, ADMIN_ENV),
+            (None, None) => Self::parse(DEFAULT_ADMIN, "the default"),
+        }
+    }
+
+    /// Parses `text`; `source` names where it came from, for the message.
+    pub fn parse(text: &str, source: &str) -> Result<Self, ClientError> {
+        let text = text.trim();
+        let expected = "expected http://host:port, e.g. http://127.0.0.1:9090";
+        let bad = |why: &str| ClientError::Usage(format!("{source}: {why}, found `{text}`"));
+        let uri: Uri = text.parse().map_err(|_| bad(expected))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(bad("https is not supported: this client speaks plain http:// to the admin listener \
+                     (keep it on a private network, or reach it through an SSH tunnel)"))
+            }
+            _ => return Err(bad(expected)),
+        }
+        let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else { return Err(bad(expected)) };
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(bad(&format!("{expected}, without a path")));
+        }
+        Ok(Self(format!("http://{authority}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The bearer token. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// The token from [`TOKEN_ENV`]'s value, if it is set and not blank.
+    pub fn from_env_value(value: Option<String>) -> Option<Self> {
+        value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).map(Self)
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken([redacted])")
+    }
+}
+
+/// One command, as the call it makes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Call {
+    Status,
+    Share { route: String, percent: f64, reason: String, expected_version: Option<u64> },
+    Mode { route: String, mode: String, reason: String, expected_version: Option<u64> },
+    Rollback { route: String, reason: String },
+    Resume { route: String, reason: Option<String> },
+    Audit { route: Option<String>, limit: Option<usize> },
+    Reload,
+}
+
+impl Call {
+    /// Method, path and query, and JSON body of the call.
+    pub fn request(&self) -> (Method, String, Option<Value>) {
+        let route_path = |route: &str, tail: &str| format!("/api/routes/{}{tail}", encode(route));
+        let with_version = |mut body: Value, expected: &Option<u64>| {
+            if let Some(v) = expected {
+                body["expected_version"] = json!(v);
+            }
+            Some(body)
+        };
+        match self {
+            Call::Status => (Method::GET, "/api/routes".into(), None),
+            Call::Share { route, percent, reason, expected_version } => (
+                Method::PUT,
+                route_path(route, "/share"),
+                with_version(json!({"percent": percent, "reason": reason}), expected_version),
+            ),
+            Call::Mode { route, mode, reason, expected_version } => {
+                (Method::PUT, route_path(route, "/mode"), with_version(json!({"mode": mode, "reason": reason}), expected_version))
+            }
+            Call::Rollback { route, reason } => (Method::POST, route_path(route, "/rollback"), Some(json!({"reason": reason}))),
+            Call::Resume { route, reason } => {
+                let body = reason.as_ref().map_or_else(|| json!({}), |r| json!({"reason": r}));
+                (Method::POST, route_path(route, "/rollout/resume"), Some(body))
+            }
+            Call::Audit { route, limit } => {
+                let mut query: Vec<String> = route.iter().map(|r| format!("route={}", encode(r))).collect();
+                query.extend(limit.map(|l| format!("limit={l}")));
+                let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+                (Method::GET, format!("/api/audit{query}"), None)
+            }
+            Call::Reload => (Method::POST, "/api/reload".into(), Some(json!({}))),
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (for a path segment or a query value).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A client of one admin API.
+pub struct Admin {
+    url: AdminUrl,
+    token: Option<BearerToken>,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Admin {
+    pub fn new(url: AdminUrl, token: Option<BearerToken>) -> Self {
+        Self { url, token, http: Client::builder(TokioExecutor::new()).build_http() }
+    }
+
+    /// The URL from `--admin`, else [`ADMIN_ENV`], else the default; the token from [`TOKEN_ENV`].
+    pub fn from_env(flag: Option<&str>) -> Result<Self, ClientError> {
+        let url = AdminUrl::choose(flag, std::env::var(ADMIN_ENV).ok().as_deref())?;
+        Ok(Self::new(url, BearerToken::from_env_value(std::env::var(TOKEN_ENV).ok())))
+    }
+
+    /// Makes the call and answers what the operator sees: the answer as-is with `json`, else
+    /// the table or the line for it.
+    pub async fn run(&self, call: &Call, json: bool) -> Result<String, ClientError> {
+        let (method, path, body) = call.request();
+        let answer = self.call(method, &path, body).await?;
+        if json {
+            return Ok(String::from_utf8_lossy(&answer).trim_end().to_string());
+        }
+        let value: Value = serde_json::from_slice(&answer).map_err(|e| ClientError::Unexpected {
+            url: self.url.as_str().to_string(),
+            status: 200,
+            reason: format!("not JSON: {e}"),
+        })?;
+        Ok(match call {
+            Call::Status => format::status_table(&value),
+            Call::Audit { .. } => format::audit_table(&value),
+            Call::Reload => format::reload_report(&value),
+            Call::Share { .. } | Call::Mode { .. } | Call::Rollback { .. } | Call::Resume { .. } => format::change_line(&value),
+        })
+    }
+
+    /// One request; the body of a 2xx answer, or the refusal.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Bytes, ClientError> {
+        let url = format!("{}{path}", self.url.as_str());
+        let mut req = Request::builder().method(method).uri(&url);
+        if let Some(token) = &self.token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.0))
+                .map_err(|_| ClientError::Usage(format!("{TOKEN_ENV} holds characters a header cannot carry")))?;
+            value.set_sensitive(true);
+            req = req.header(header::AUTHORIZATION, value);
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = req.body(Full::new(body)).map_err(|e| ClientError::Usage(format!("{url}: {e}")))?;
+        let unreachable = |reason: String| ClientError::Unreachable { url: self.url.as_str().to_string(), reason };
+        let exchange = async {
+            let resp = self.http.request(req).await.map_err(|e| unreachable(chain(&e)))?;
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.map_err(|e| unreachable(format!("reading the answer: {}", chain(&e))))?;
+            Ok::<_, ClientError>((parts.status, body.to_bytes()))
+        };
+        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}s", TIMEOUT.as_secs())))??;
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(refusal(status.as_u16(), body))
+    }
+}
+
+/// A 4xx/5xx answer: the API's `{"error":{"code","message"}}`, or whatever else answered.
+pub fn refusal(status: u16, body: Bytes) -> ClientError {
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let error = parsed.as_ref().map(|v| &v["error"]);
+    let code = error.and_then(|e| e["code"].as_str()).map(str::to_string);
+    let message = match error.and_then(|e| e["message"].as_str()) {
+        Some(m) => m.to_string(),
+        None => {
+            let text = String::from_utf8_lossy(&body);
+            let text = text.trim();
+            if text.is_empty() {
+                "(no message)".to_string()
+            } else {
+                text.chars().take(300).collect()
+            }
+        }
+    };
+    ClientError::Refused { status, code, message, body }
+}
+
+/// An error and its causes on one line (hyper's own message alone says only "client error").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        parts.push(cause.to_string());
+        next = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_urls() {
+        let ok = |s: &str| AdminUrl::parse(s, "--admin").map(|u| u.as_str().to_string()).map_err(|e| e.to_string());
+        assert_eq!(ok("http://127.0.0.1:9090"), Ok("http://127.0.0.1:9090".into()));
+        assert_eq!(ok("http://admin.internal:9090/"), Ok("http://admin.internal:9090".into()));
+        assert_eq!(ok(" http://localhost "), Ok("http://localhost".into()));
+        for (bad, needle) in [
+            ("https://127.0.0.1:9090", "https is not supported"),
+            ("127.0.0.1:9090", "expected http://host:port"),
+            ("ftp://x", "expected http://host:port"),
+            ("http://x:9090/api", "without a path"),
+            ("http://x:9090?a=b", "without a path"),
+            ("http://", "expected http://host:port"),
+            ("not a url", "expected http://host:port"),
+        ] {
+            let err = AdminUrl::parse(bad, "--admin").unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            let text = err.to_string();
+            assert!(text.starts_with("--admin: ") && text.contains(needle) && text.contains(bad.trim()), "{bad}: {text}");
+        }
+    }
+
+    #[test]
+    fn the_flag_wins_over_the_environment_which_wins_over_the_default() {
+        let url = |flag, env| AdminUrl::choose(flag, env).unwrap().as_str().to_string();
+        assert_eq!(url(Some("http://a:1"), Some("http://b:2")), "http://a:1");
+        assert_eq!(url(None, Some("http://b:2")), "http://b:2");
+        assert_eq!(url(None, Some(" ")), DEFAULT_ADMIN);
+        assert_eq!(url(None, None), DEFAULT_ADMIN);
+        let err = AdminUrl::choose(None, Some("https://b")).unwrap_err().to_string();
+        assert!(err.starts_with("STRANGLER_ADMIN: "), "{err}");
+    }
+
+    #[test]
+    fn percents_from_the_command_line() {
+        for (text, want) in [("12.5", 12.5), ("0", 0.0), ("100", 100.0), ("0.01", 0.01), ("30%", 30.0)] {
+            assert_eq!(parse_percent(text), Ok(want), "{text}");
+        }
+        for bad in ["101", "-1", "12.345", "abc", "", "NaN", "inf"] {
+            let err = parse_percent(bad).unwrap_err();
+            assert!(err.contains("from 0 to 100") && err.contains(&format!("`{bad}`")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_redacted_and_blank_is_none() {
+        let t = BearerToken::from_env_value(Some(" s3cret ".into())).unwrap();
+        assert_eq!(format!("{t:?}"), "BearerToken([redacted])");
+        assert_eq!(t.0, "s3cret");
+        assert!(BearerToken::from_env_value(Some("  ".into())).is_none());
+        assert!(BearerToken::from_env_value(None).is_none());
+    }
+
+    #[test]
+    fn calls_are_requests() {
+        let share = Call::Share { route: "orders".into(), percent: 12.5, reason: "x".into(), expected_version: Some(41) };
+        let mode = Call::Mode { route: "a b".into(), mode: "cutover".into(), reason: "y".into(), expected_version: None };
+        #[rustfmt::skip]
+        let cases = [
+            (Call::Status, Method::GET, "/api/routes", None),
+            (share, Method::PUT, "/api/routes/orders/share", Some(json!({"percent": 12.5, "reason": "x", "expected_version": 41}))),
+            (mode, Method::PUT, "/api/routes/a%20b/mode", Some(json!({"mode": "cutover", "reason": "y"}))),
+            (Call::Rollback { route: "orders".into(), reason: "z".into() }, Method::POST, "/api/routes/orders/rollback", Some(json!({"reason": "z"}))),
+            (Call::Resume { route: "orders".into(), reason: None }, Method::POST, "/api/routes/orders/rollout/resume", Some(json!({}))),
+            (Call::Resume { route: "orders".into(), reason: Some("go".into()) }, Method::POST, "/api/routes/orders/rollout/resume", Some(json!({"reason": "go"}))),
+            (Call::Audit { route: None, limit: None }, Method::GET, "/api/audit", None),
+            (Call::Audit { route: Some("o/&".into()), limit: Some(5) }, Method::GET, "/api/audit?route=o%2F%26&limit=5", None),
+            (Call::Reload, Method::POST, "/api/reload", Some(json!({}))),
+        ];
+        for (call, method, path, body) in cases {
+            assert_eq!(call.request(), (method, path.to_string(), body), "{call:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_carry_the_code_and_message_in_plain_words() {
+        let body = r#"{"error":{"code":"version_conflict","message":"version 41 is in force","version":41}}"#;
+        let e = refusal(409, Bytes::from(body));
+        assert_eq!((e.exit_code(), e.to_string()), (1, "refused (409 version_conflict): version 41 is in force".into()));
+        let e = refusal(401, Bytes::from(r#"{"error":{"code":"unauthorized","message":"needs a token"}}"#));
+        assert!(e.to_string().starts_with("refused (401 unauthorized): needs a token\nhint: export STRANGLER_ADMIN_TOKEN="));
+        let e = refusal(502, Bytes::from("<html>Bad Gateway</html>"));
+        assert_eq!(e.to_string(), "refused (502): <html>Bad Gateway</html>");
+        assert_eq!(refusal(503, Bytes::new()).to_string(), "refused (503): (no message)");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_unreachable_and_names_the_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let admin = Admin::new(AdminUrl::parse(&url, "--admin").unwrap(), None);
+        let e = admin.run(&Call::Status, false).await.unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().starts_with(&format!("cannot reach the admin API at {url}: ")), "{e}");
+    }
+}
