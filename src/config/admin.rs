@@ -47,7 +47,11 @@ pub(super) fn tokens(raw: &[RawToken], env: EnvLookup<'_>, errs: &mut Vec<Config
                     None
                 }
                 Err(e) => {
-                    errs.push(ConfigError::new(format!("{at}.file"), "a readable file holding the token", format!("{path}: {e}")));
+                    errs.push(ConfigError::new(
+                        format!("{at}.file"),
+                        "a readable file holding the token",
+                        format!("{path}: {e}"),
+                    ));
                     None
                 }
             },
@@ -58,7 +62,11 @@ pub(super) fn tokens(raw: &[RawToken], env: EnvLookup<'_>, errs: &mut Vec<Config
         };
         if let Some((key, value)) = value {
             if value.len() < MIN_TOKEN_LEN {
-                errs.push(ConfigError::new(key, format!("a token of at least {MIN_TOKEN_LEN} characters"), format!("{} characters", value.len())));
+                errs.push(ConfigError::new(
+                    key,
+                    format!("a token of at least {MIN_TOKEN_LEN} characters"),
+                    format!("{} characters", value.len()),
+                ));
                 continue;
             }
             out.push(Token::new(&t.name, &value));

@@ -216,7 +216,8 @@ impl Control {
                 Folded::Skipped { .. } | Folded::Stale { .. } => {
                     // The topic's last record of this route must state what is in force.
                     let state = self.in_force(&record.route);
-                    let restate = ControlRecord::restate(&record.route, &state, ulid::Ulid::new().to_string(), self.writer.clone());
+                    let restate =
+                        ControlRecord::restate(&record.route, &state, ulid::Ulid::new().to_string(), self.writer.clone());
                     if let Err(e) = self.write(&restate).await {
                         tracing::warn!(route = %record.route, error = %e, "restating the control state failed");
                     }

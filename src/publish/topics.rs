@@ -54,9 +54,11 @@ impl Maker {
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|t| {
-                t.config.iter().fold(NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(self.replication)), |n, (k, v)| {
-                    n.set(k, v)
-                })
+                t.config
+                    .iter()
+                    .fold(NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(self.replication)), |n, (k, v)| {
+                        n.set(k, v)
+                    })
             })
             .collect();
         let opts =

@@ -49,7 +49,8 @@ impl ControlMetrics {
             &["route"],
         )?;
         registry.register(Box::new(share_ratio.clone()))?;
-        let bad_records = IntCounter::new("strangler_control_records_invalid_total", "Control records that could not be decoded.")?;
+        let bad_records =
+            IntCounter::new("strangler_control_records_invalid_total", "Control records that could not be decoded.")?;
         registry.register(Box::new(bad_records.clone()))?;
         Ok(Self {
             share_ratio,
@@ -60,7 +61,11 @@ impl ControlMetrics {
             changes: counter("strangler_control_changes_total", "Dial changes applied, by route and who.", &["route", "by"])?,
             bad_records,
             reloads: counter("strangler_config_reloads_total", "Configuration reloads, by result.", &["result"])?,
-            requests: counter("strangler_admin_requests_total", "Admin API answers, by endpoint and status.", &["endpoint", "status"])?,
+            requests: counter(
+                "strangler_admin_requests_total",
+                "Admin API answers, by endpoint and status.",
+                &["endpoint", "status"],
+            )?,
             auth_failures: counter(
                 "strangler_admin_auth_failures_total",
                 "Admin API calls refused for a missing or wrong token.",

@@ -11,6 +11,9 @@ use crate::parity::deciding_monolith;
 use crate::support::broker::Tansu;
 use crate::support::kafka::drain;
 
+/// Method, path, headers, body, expected status and error code.
+type Case = (&'static str, &'static str, Vec<(String, String)>, String, StatusCode, &'static str);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn changes_need_a_named_token_and_bad_input_changes_nothing() {
     let tansu = Tansu::start();
@@ -36,25 +39,123 @@ async fn changes_need_a_named_token_and_bad_input_changes_nothing() {
 
     // Bad input, with a good token: status, stable code, nothing changed.
     let long = "x".repeat(100 * 1024);
-    let cases: Vec<(&str, &str, Vec<(String, String)>, String, StatusCode, &str)> = vec![
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": 101, "reason": "r"}"#.into(), StatusCode::BAD_REQUEST, "invalid_share"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": -1, "reason": "r"}"#.into(), StatusCode::BAD_REQUEST, "invalid_share"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": 12.345, "reason": "r"}"#.into(), StatusCode::BAD_REQUEST, "invalid_share"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": "NaN", "reason": "r"}"#.into(), StatusCode::BAD_REQUEST, "invalid_share"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": NaN, "reason": "r"}"#.into(), StatusCode::BAD_REQUEST, "invalid_body"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": 10}"#.into(), StatusCode::BAD_REQUEST, "missing_reason"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": 10, "reason": "  "}"#.into(), StatusCode::BAD_REQUEST, "missing_reason"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": 10, "reason": "r", "extra": 1}"#.into(), StatusCode::BAD_REQUEST, "invalid_body"),
+    let cases: Vec<Case> = vec![
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": 101, "reason": "r"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_share",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": -1, "reason": "r"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_share",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": 12.345, "reason": "r"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_share",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": "NaN", "reason": "r"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_share",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": NaN, "reason": "r"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": 10}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "missing_reason",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": 10, "reason": "  "}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "missing_reason",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": 10, "reason": "r", "extra": 1}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
         ("PUT", "/api/routes/orders/share", bearer(ALICE), "[1,2".into(), StatusCode::BAD_REQUEST, "invalid_body"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), r#"{"percent": 10, "reason": "r", "expected_version": 7}"#.into(), StatusCode::CONFLICT, "version_conflict"),
-        ("PUT", "/api/routes/orders/mode", bearer(ALICE), r#"{"mode": "sideways", "reason": "r"}"#.into(), StatusCode::BAD_REQUEST, "invalid_mode"),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            r#"{"percent": 10, "reason": "r", "expected_version": 7}"#.into(),
+            StatusCode::CONFLICT,
+            "version_conflict",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/mode",
+            bearer(ALICE),
+            r#"{"mode": "sideways", "reason": "r"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_mode",
+        ),
         ("PUT", "/api/routes/nope/share", bearer(ALICE), good.to_string(), StatusCode::NOT_FOUND, "unknown_route"),
         ("POST", "/api/routes/orders/rollback", bearer(ALICE), "{}".into(), StatusCode::BAD_REQUEST, "missing_reason"),
         ("POST", "/api/routes/orders/rollout/resume", bearer(ALICE), "{}".into(), StatusCode::CONFLICT, "no_rollout"),
-        ("PUT", "/api/routes/orders/share", vec![("Authorization".into(), format!("Bearer {ALICE}")), ("Content-Type".into(), "text/plain".into())], good.to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        ("PUT", "/api/routes/orders/share", vec![("Authorization".into(), format!("Bearer {ALICE}"))], good.to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        ("PUT", "/api/routes/orders/share", bearer(ALICE), format!(r#"{{"percent": 10, "reason": "{long}"}}"#), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-        ("DELETE", "/api/routes/orders/share", bearer(ALICE), String::new(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            vec![("Authorization".into(), format!("Bearer {ALICE}")), ("Content-Type".into(), "text/plain".into())],
+            good.to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            vec![("Authorization".into(), format!("Bearer {ALICE}"))],
+            good.to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "PUT",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            format!(r#"{{"percent": 10, "reason": "{long}"}}"#),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            "DELETE",
+            "/api/routes/orders/share",
+            bearer(ALICE),
+            String::new(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
         ("GET", "/api/nothing-here", vec![], String::new(), StatusCode::NOT_FOUND, "not_found"),
         ("GET", "/api/routes/nope", vec![], String::new(), StatusCode::NOT_FOUND, "unknown_route"),
         ("GET", "/api/audit?limit=many", vec![], String::new(), StatusCode::BAD_REQUEST, "invalid_query"),

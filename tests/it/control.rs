@@ -84,7 +84,10 @@ async fn a_dial_on_one_replica_is_in_force_on_every_replica_and_survives_a_resta
     let reply = call(Method::PUT, &format!("{}/api/routes/orders/share", a.admin), Some(ALICE), dial).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     let on_a = reply.json();
-    assert_eq!((on_a["mode"].as_str(), on_a["share_percent"].as_f64(), on_a["by"].as_str()), (Some("split"), Some(30.0), Some("alice")));
+    assert_eq!(
+        (on_a["mode"].as_str(), on_a["share_percent"].as_f64(), on_a["by"].as_str()),
+        (Some("split"), Some(30.0), Some("alice"))
+    );
     let version = on_a["version"].as_u64().unwrap();
     assert!(version > 0);
     let b_route = format!("{}/api/routes/orders", b.admin);

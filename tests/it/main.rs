@@ -6,10 +6,10 @@ mod broker_smoke;
 mod monolith_smoke;
 
 // Proxy core (issue 2).
-mod cli;
 mod admin_api;
-mod cluster_parity;
+mod cli;
 mod cli_admin;
+mod cluster_parity;
 mod consumer_kit;
 mod control;
 mod crash;

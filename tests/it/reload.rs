@@ -35,7 +35,13 @@ async fn reload_keeps_serving_on_a_broken_file_and_swaps_routes_and_secrets_with
     let replica = start_replica(&file, &env, "r").await;
     let admin = replica.admin.clone();
 
-    let dialled = call(Method::PUT, &format!("{admin}/api/routes/orders/share"), Some(ALICE), serde_json::json!({"percent": 25, "reason": "before reloads"})).await;
+    let dialled = call(
+        Method::PUT,
+        &format!("{admin}/api/routes/orders/share"),
+        Some(ALICE),
+        serde_json::json!({"percent": 25, "reason": "before reloads"}),
+    )
+    .await;
     assert_eq!(dialled.status, StatusCode::OK);
     let version = dialled.json()["version"].as_u64().unwrap();
 

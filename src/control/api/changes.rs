@@ -55,7 +55,9 @@ pub async fn share(State(api): State<Arc<Api>>, name: Name, headers: HeaderMap, 
         Some(serde_json::Value::Number(n)) => n.as_f64().and_then(|p| Share::from_percent(p).ok()),
         _ => None,
     }
-    .ok_or_else(|| ApiError::bad_request("invalid_share", "`percent` must be a number from 0 to 100 with at most two decimals"))?;
+    .ok_or_else(|| {
+        ApiError::bad_request("invalid_share", "`percent` must be a number from 0 to 100 with at most two decimals")
+    })?;
     let dial = api.control.in_force(&route.name);
     let change = Change {
         route: route.name.clone(),
@@ -126,7 +128,11 @@ pub async fn resume(State(api): State<Arc<Api>>, name: Name, headers: HeaderMap,
         given => reason(given)?,
     };
     let Some(spec) = &route.rollout else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "no_rollout", format!("route `{}` has no rollout configured", route.name)));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_rollout",
+            format!("route `{}` has no rollout configured", route.name),
+        ));
     };
     let dial = api.control.in_force(&route.name);
     let mut change = crate::control::rollout::resume(&route.name, &by, &reason, spec, &dial);

@@ -85,7 +85,11 @@ pub async fn audit(
 pub struct ReloadBody {}
 
 /// `POST /api/reload`: the same as SIGHUP, answered with what changed or the file's error.
-pub async fn reload(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn reload(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     api.writer(&headers)?;
     let _: ReloadBody = json_body(&headers, body)?;
     let Some(reloader) = &api.reloader else {
