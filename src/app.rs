@@ -269,7 +269,6 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         routes: routes.clone(),
         control: control.clone(),
         parity: parity.clone(),
-        samples: samples.clone(),
         access,
         reloader: reloader.clone(),
     });

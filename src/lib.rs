@@ -9,12 +9,17 @@
 //!   per-request flow that ties the stages below together.
 //! - [`verify`]: one file per signature scheme; only a [`verify::Verified`] webhook reaches the mapper.
 //! - [`event`]: `Verified<Webhook>` → [`event::CanonicalEvent`]: id, type, key and CloudEvents headers.
-//! - [`route`]: the route table (method + path) and each route's traffic mode.
+//! - [`route`]: the route table (method + path, swapped whole by a reload), the pure assignment, and
+//!   each route's guard and rollout specs.
 //! - [`legacy`]: the pooled client to the monolith, with header hygiene.
 //! - [`publish`]: the Kafka producer (many in flight, off the response path), outage handling, the
 //!   spool (a bounded, checksummed on-disk log for events Kafka cannot take right now) and replay
 //!   from it, the dead-letter topic, topic set-up and the embedded broker.
-//! - [`control`]: the admin listener (`/metrics`, `/healthz`, `/readyz`).
+//! - [`compare`]: the comparator (outcomes consumer group, join by event id, JSON diff, parity records).
+//! - [`control`]: route state (one versioned dial per route, loaded once per request), the control
+//!   and audit topics, cluster-wide parity folded from the parity topic, the guard and the rollout
+//!   as pure `decide()`s run by every replica, hot reload, the admin API (axum, named bearer tokens)
+//!   and the operator CLI's client.
 //! - [`telemetry`]: the Prometheus registry with one metrics struct per stage, and tracing set-up.
 //! - [`demo`]: real sample programs (the sample monolith) used by tests and the demo.
 //! - [`app`]: wires the stages into a running proxy with graceful shutdown.

@@ -37,6 +37,8 @@ pub struct Demo {
     pub proxy: Running,
     pub monolith: MonolithHandle,
     pub bootstrap: String,
+    /// The admin token of this run (`[[admin.token]] name = "demo"`).
+    pub token: String,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _broker: EmbeddedBroker,
@@ -75,6 +77,9 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
 listen = "{listen}"
 [admin]
 listen = "{admin}"
+[[admin.token]]
+name = "demo"
+env = "DEMO_TOKEN"
 [legacy]
 url = "{legacy}"
 [kafka]
@@ -93,12 +98,15 @@ compare = {{ window_ms = 10000, samples = 20 }}
         admin = opts.admin,
         legacy = monolith.url(),
     );
-    let cfg = crate::config::load_str(&toml, "demo.toml", &|_| Some(SECRET.to_string())).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A token for this run only, printed in the banner, so the live dial can be tried at once.
+    let token = format!("demo-{}", ulid::Ulid::new());
+    let env = |var: &str| Some(if var == "DEMO_TOKEN" { token.clone() } else { SECRET.to_string() });
+    let cfg = crate::config::load_str(&toml, "demo.toml", &env).map_err(|e| anyhow::anyhow!("{e}"))?;
     let proxy = app::start(cfg, Options::default()).await?;
 
     let url = format!("http://{}/webhooks/orders", proxy.public_addr);
     tasks.push(tokio::spawn(super::generator::run(url, SECRET.to_string(), opts.rate, stopped)));
-    Ok(Demo { proxy, monolith, bootstrap, stop, tasks, _broker: broker })
+    Ok(Demo { proxy, monolith, bootstrap, token, stop, tasks, _broker: broker })
 }
 
 impl Demo {
@@ -110,6 +118,10 @@ impl Demo {
             format!("  parity and mode:   http://{admin}/api/routes/orders"),
             format!("  mismatch samples:  http://{admin}/api/routes/orders/mismatches"),
             format!("  metrics:           http://{admin}/metrics"),
+            format!(
+                "  dial it live:      STRANGLER_ADMIN=http://{admin} STRANGLER_ADMIN_TOKEN={} strangler dial orders 10 --reason try",
+                self.token
+            ),
             format!("  kafka bootstrap:   {} (embedded, in-memory: NOTHING IS DURABLE)", self.bootstrap),
             format!("  sample monolith:   {}", self.monolith.url()),
             "Parity reads about 98 % after ~30 s; the new service disagrees on ~2 % of orders, in `risk`. Ctrl-C stops."

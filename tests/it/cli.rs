@@ -14,7 +14,8 @@ use crate::sign;
 use crate::support::kafka::{consume, header};
 
 const BIN: &str = env!("CARGO_BIN_EXE_strangler");
-const ALL_SECRETS: [(&str, &str); 8] = [
+const ALL_SECRETS: [(&str, &str); 9] = [
+    ("STRANGLER_TOKEN_ALICE", "alice-token-0123456789"),
     ("GH_SECRET", "a"),
     ("GH_SECRET_OLD", "b"),
     ("STRIPE_SECRET", "whsec_x"),

@@ -26,6 +26,12 @@ fn figures(proxy: &Running) -> Figures {
     proxy.parity.window("orders", HOUR)
 }
 
+/// The last hour's figures of `orders` as `GET /api/routes/orders` gives them.
+async fn api_hour(proxy: &Running) -> serde_json::Value {
+    let url = format!("http://{}/api/routes/orders", proxy.admin_addr);
+    crate::harness::send(http::Method::GET, &url, &[], "").await.json()["parity"]["windows"]["1h"].clone()
+}
+
 fn orders(tag: &str, n: usize) -> Vec<Order> {
     (0..n).map(|i| order(&format!("evt_{tag}_{i:03}"), &format!("cus_{}", i % 37), 100 + i as u64 * 7)).collect()
 }
@@ -53,6 +59,10 @@ async fn replicas_agree_on_the_cluster_figures_across_a_rebalance_and_a_restart(
     assert!((10..=35).contains(&want.mismatched), "about 10 %: {want:?}");
     let agreed = || async { figures(&a) == want && figures(&b) == want };
     assert!(eventually(WAIT, agreed).await, "want {want:?}\na {:?}\nb {:?}", figures(&a), figures(&b));
+    // The admin API of either replica gives the same totals.
+    let (on_a, on_b) = (api_hour(&a).await, api_hour(&b).await);
+    assert_eq!(on_a, on_b);
+    assert_eq!((on_a["samples"].as_u64(), on_a["mismatch"].as_u64()), (Some(200), Some(want.mismatched)));
 
     // One replica leaves: the other takes its partitions, and the totals stay exact.
     a.shutdown().await;

@@ -27,6 +27,10 @@ pub fn mock_broker() -> EmbeddedBroker {
     for t in TOPICS {
         broker.create_topic(t, 2).unwrap();
     }
+    // The control plane's topics: a replica reads the control topic before it serves.
+    for t in ["strangler.control", "strangler.audit"] {
+        broker.create_topic(t, 1).unwrap();
+    }
     broker
 }
 

@@ -7,6 +7,7 @@ mod monolith_smoke;
 
 // Proxy core (issue 2).
 mod admin_api;
+mod admin_property;
 mod cli;
 mod cli_admin;
 mod cluster_parity;
@@ -17,6 +18,7 @@ mod dedupe;
 mod demo;
 mod docs;
 mod faults;
+mod guard;
 mod harness;
 mod hostile;
 mod lifecycle;

@@ -29,7 +29,6 @@ use tower::ServiceExt;
 use super::auth::{authenticate, Token};
 use super::reload::Reloader;
 use super::topic::Control;
-use crate::compare::comparator::Samples;
 use crate::control::parity::ClusterParity;
 use crate::ingress::{self, ServeOptions};
 use crate::publish::Publisher;
@@ -55,8 +54,6 @@ pub struct Api {
     pub routes: Routes,
     pub control: Arc<Control>,
     pub parity: Arc<ClusterParity>,
-    /// This replica's own comparator's samples (kept for the single-process case).
-    pub samples: Arc<Samples>,
     pub access: Arc<ArcSwap<Access>>,
     pub reloader: Option<Arc<Reloader>>,
 }

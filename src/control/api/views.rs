@@ -120,7 +120,7 @@ pub fn view(api: &Api, r: &Route, dial: Option<DialState>) -> serde_json::Value 
 
 fn guard_view(api: &Api, r: &Route, dial: &DialState, now: SystemTime) -> serde_json::Value {
     let Some(g) = &r.guard else { return serde_json::Value::Null };
-    let since = (now - g.window).max(dial.at);
+    let since = now.checked_sub(g.window).map_or(dial.at, |start| start.max(dial.at));
     let figures = api.parity.figures(&r.name, since);
     serde_json::json!({
         "min_parity": g.min_parity,
