@@ -14,7 +14,7 @@ if ! "$TANSU_BIN" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
   export TANSU_BIN="$HOME/.cargo/bin/tansu"
 fi
 
-# --- Python test deps (tests/python: the contract test's consumer) ---------------------------
+# --- Python test deps (tests/python: the contract test's consumer, schemathesis) -------------
 # A venv in target/pyenv with tests/python/requirements.txt (pinned; wheels bundle librdkafka).
 # Reinstalls only when requirements.txt changed since the last install. Needs python3 with venv.
 PYENV="$PWD/target/pyenv"

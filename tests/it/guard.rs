@@ -93,7 +93,10 @@ async fn the_guard_rolls_back_once_when_the_new_service_starts_disagreeing_whate
     }
     let entry = &audit_by(&a, "guard").await[0];
     let reason = entry["reason"].as_str().unwrap();
-    assert!(reason.starts_with("guard: parity ") && reason.contains("< 0.90 over 1m (") && reason.ends_with("samples)"), "{reason}");
+    assert!(
+        reason.starts_with("guard: parity ") && reason.contains("< 0.90 over 1m (") && reason.ends_with("samples)"),
+        "{reason}"
+    );
     assert_eq!((entry["new"]["mode"].as_str(), entry["old"]["mode"].as_str()), (Some("shadow"), Some("split")));
     let changes = |p: &Running| p.metrics.control.changes.with_label_values(&["orders", "guard"]).get();
     assert_eq!((changes(&a), changes(&b)), (1, 1), "each replica applied the one guard change");
