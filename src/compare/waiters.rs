@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset};
 use tokio::sync::{oneshot, watch};
 
 use super::outcome::{Outcome, Source};
 use crate::publish::producer::client_config;
+use crate::publish::reader;
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Outcome>>>>;
 
@@ -57,17 +58,8 @@ impl Waiters {
         topic: String,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut cfg = client_config(&brokers, &overrides);
-        cfg.set("group.id", format!("strangler-waiters-{}", ulid::Ulid::new()))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false");
-        let consumer: StreamConsumer = cfg.create()?;
         let partitions = partition_count(&brokers, &overrides, &topic).await?;
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment.add_partition_offset(&topic, p, Offset::End)?;
-        }
-        consumer.assign(&assignment)?;
+        let consumer = reader::assigned(&brokers, &overrides, &topic, partitions, Offset::End, false)?;
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => {

@@ -2,18 +2,18 @@
 //! would erase history), written by the replica whose change it was, and read back by every
 //! replica into a bounded list for `GET /api/audit`.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::state::DialState;
-use crate::publish::producer::{self, client_config, producer_config, Health, Outgoing, Producer, Report};
+use crate::publish::producer::{self, producer_config, Health, Outgoing, Producer, Report};
+use crate::publish::reader;
 use crate::route::assign::{Mode, Share};
 
 /// Entries kept in memory for the API; the topic keeps everything.
@@ -109,20 +109,10 @@ impl Audit {
         overrides: BTreeMap<String, String>,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut cfg = client_config(&brokers, &overrides);
-        cfg.set("group.id", format!("strangler-audit-{}", ulid::Ulid::new()))
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "100");
-        let consumer: StreamConsumer = cfg.create()?;
         let Some(partitions) = super::topic::partitions_when_ready(&brokers, &overrides, &self.topic, &mut shutdown).await else {
             return Ok(());
         };
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment.add_partition_offset(&self.topic, p, Offset::Beginning)?;
-        }
-        consumer.assign(&assignment)?;
-        let mut undecodable: HashSet<i64> = HashSet::new();
+        let consumer = reader::assigned(&brokers, &overrides, &self.topic, partitions, Offset::Beginning, false)?;
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => {
@@ -138,11 +128,7 @@ impl Audit {
                                 recent.pop_front();
                             }
                         }
-                        _ => {
-                            if undecodable.insert(m.offset()) {
-                                tracing::warn!(offset = m.offset(), "undecodable audit record skipped");
-                            }
-                        }
+                        _ => tracing::warn!(offset = m.offset(), "undecodable audit record skipped"),
                     },
                     Err(KafkaError::PartitionEOF(_)) => {}
                     Err(e) => tracing::warn!(error = %e, "reading the audit topic"),

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 
-use crate::publish::producer::QuietEof;
+use crate::publish::reader::QuietEof;
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;

@@ -6,18 +6,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
-
-use crate::publish::producer::QuietEof;
 use rdkafka::error::KafkaError;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset};
 use tokio::sync::{oneshot, watch};
 
 use super::audit::{Audit, AuditEntry};
 use super::record::{fold, ControlRecord, Folded, Kind, Known};
 use super::state::{Change, DialState, Dials};
 use crate::compare::waiters::partition_count;
-use crate::publish::producer::{self, client_config, producer_config, Health, Outgoing, Producer, Report};
+use crate::publish::producer::{self, producer_config, Health, Outgoing, Producer, Report};
+use crate::publish::reader;
 use crate::route::assign::{Mode, Share};
 use crate::telemetry::ControlMetrics;
 
@@ -143,20 +141,10 @@ impl Control {
         overrides: BTreeMap<String, String>,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut cfg = client_config(&brokers, &overrides);
-        cfg.set("group.id", format!("strangler-control-{}", self.writer))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", "100");
-        let consumer: StreamConsumer<QuietEof> = cfg.create_with_context(QuietEof)?;
-        let Some(partitions) = super::topic::partitions_when_ready(&brokers, &overrides, &self.topic, &mut shutdown).await else {
+        let Some(partitions) = partitions_when_ready(&brokers, &overrides, &self.topic, &mut shutdown).await else {
             return Ok(());
         };
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment.add_partition_offset(&self.topic, p, Offset::Beginning)?;
-        }
-        consumer.assign(&assignment)?;
+        let consumer = reader::assigned(&brokers, &overrides, &self.topic, partitions, Offset::Beginning, true)?;
         let mut at_end: HashSet<i32> = HashSet::new();
         loop {
             // Owned values only leave the select: the fold below awaits Kafka writes.

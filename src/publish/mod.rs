@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod failure;
 mod persisted;
 pub mod producer;
+pub mod reader;
 pub mod replay;
 pub mod spool;
 mod spooling;

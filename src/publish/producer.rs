@@ -192,17 +192,3 @@ pub fn inject_fatal_error(producer: &Producer, reason: &str) {
         );
     }
 }
-
-/// Consumer context for readers that detect "caught up" with `enable.partition.eof`: librdkafka
-/// also raises each end of partition as a global error, which is not one. Other errors are logged.
-pub struct QuietEof;
-
-impl ClientContext for QuietEof {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_)) {
-            tracing::error!(error = %error, reason, "librdkafka");
-        }
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for QuietEof {}
