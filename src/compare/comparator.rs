@@ -92,10 +92,10 @@ impl Comparator {
         loop {
             let next = state.joiner.next_deadline().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => {
+                _ = crate::publish::reader::stopped(&mut shutdown) => {
                     // Closing a consumer leaves its group and can block while the broker is
                     // unreachable; keep that off the async workers.
-                    tokio::task::spawn_blocking(move || drop(consumer));
+                    crate::publish::reader::close(consumer).await;
                     return Ok(());
                 }
                 _ = tokio::time::sleep_until(next.into()) => {

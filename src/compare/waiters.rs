@@ -62,10 +62,10 @@ impl Waiters {
         let consumer = reader::assigned(&brokers, &overrides, &topic, partitions, Offset::End, false)?;
         loop {
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => {
+                _ = crate::publish::reader::stopped(&mut shutdown) => {
                     // Closing a consumer leaves its group and can block while the broker is
                     // unreachable; keep that off the async workers.
-                    tokio::task::spawn_blocking(move || drop(consumer));
+                    crate::publish::reader::close(consumer).await;
                     return Ok(());
                 }
                 msg = consumer.recv() => match msg {

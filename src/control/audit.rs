@@ -115,8 +115,8 @@ impl Audit {
         let consumer = reader::assigned(&brokers, &overrides, &self.topic, partitions, Offset::Beginning, false)?;
         loop {
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => {
-                    tokio::task::spawn_blocking(move || drop(consumer));
+                _ = crate::publish::reader::stopped(&mut shutdown) => {
+                    crate::publish::reader::close(consumer).await;
                     return Ok(());
                 }
                 msg = consumer.recv() => match msg {

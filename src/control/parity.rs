@@ -91,8 +91,8 @@ impl ClusterParity {
         let mut at_end = vec![false; partitions as usize];
         loop {
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => {
-                    tokio::task::spawn_blocking(move || drop(consumer));
+                _ = crate::publish::reader::stopped(&mut shutdown) => {
+                    crate::publish::reader::close(consumer).await;
                     return Ok(());
                 }
                 msg = consumer.recv() => match msg {

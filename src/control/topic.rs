@@ -149,12 +149,12 @@ impl Control {
         loop {
             // Owned values only leave the select: the fold below awaits Kafka writes.
             let next = tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => None,
+                _ = crate::publish::reader::stopped(&mut shutdown) => None,
                 msg = consumer.recv() => Some(msg.map(|m| (m.offset(), m.payload().map(<[u8]>::to_vec)))),
             };
             match next {
                 None => {
-                    tokio::task::spawn_blocking(move || drop(consumer));
+                    crate::publish::reader::close(consumer).await;
                     return Ok(());
                 }
                 Some(Ok((offset, payload))) => match payload.as_deref().map(serde_json::from_slice::<ControlRecord>) {

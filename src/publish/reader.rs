@@ -47,3 +47,21 @@ pub fn assigned(
     consumer.assign(&assignment)?;
     Ok(consumer)
 }
+
+/// How long a stopping reader waits for its consumer to close.
+const CLOSE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Closes a consumer off the async workers (closing leaves its group and can block while the
+/// broker is unreachable), waiting for it at most a few seconds so a clean shutdown finishes
+/// the close while the broker is still there.
+pub async fn close<C: Send + 'static>(consumer: C) {
+    let closing = tokio::task::spawn_blocking(move || drop(consumer));
+    if tokio::time::timeout(CLOSE, closing).await.is_err() {
+        tracing::warn!("a Kafka consumer did not close within {CLOSE:?}; leaving it behind");
+    }
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone), holding nothing across awaits.
+pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
