@@ -63,6 +63,9 @@ impl Default for Options {
 /// How long start-up waits to read the control topic to its end before it gives up.
 const CONTROL_CATCH_UP: Duration = Duration::from_secs(30);
 
+/// How long start-up waits for the comparator to get its outcomes partitions.
+const COMPARATOR_JOIN: Duration = Duration::from_secs(15);
+
 /// A started process. Call [`Running::shutdown`] to stop it cleanly.
 pub struct Running {
     /// The public listener; `0.0.0.0:0` in the comparator role, which has none.
@@ -159,6 +162,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         background.push(tokio::spawn(sync_spool(spool, stopped.clone())));
     }
 
+    let mut comparing = None;
     if cfg.comparator.enabled || opts.role == Role::Comparator {
         let comparator = Arc::new(Comparator {
             routes: routes.clone(),
@@ -167,7 +171,9 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             parity_topic: kafka.parity_topic.clone(),
             samples: samples.clone(),
             parity_window: cfg.comparator.parity_window,
+            assigned: watch::channel(false).0,
         });
+        comparing = Some(comparator.clone());
         let input = Input {
             brokers: brokers.clone(),
             overrides: kafka.librdkafka.clone(),
@@ -202,6 +208,15 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         if !parity.wait_caught_up(PARITY_CATCH_UP).await {
             let _ = stop.send(true);
             anyhow::bail!("the parity topic {} was not read to its end within {PARITY_CATCH_UP:?}", kafka.parity_topic);
+        }
+        // Joining the comparator group rebalances it; let that settle before traffic, so no
+        // comparator loses the events it holds. Bounded: with more replicas than partitions a
+        // comparator gets none.
+        if let Some(c) = &comparing {
+            let mut assigned = c.assigned.subscribe();
+            if tokio::time::timeout(COMPARATOR_JOIN, assigned.wait_for(|a| *a)).await.is_err() {
+                tracing::info!("the comparator has no outcomes partition yet (more replicas than partitions?)");
+            }
         }
     }
 

@@ -71,6 +71,9 @@ pub struct Comparator {
     pub samples: Arc<Samples>,
     /// Results behind the parity ratio gauge.
     pub parity_window: usize,
+    /// Turns true once the group gave this comparator its partitions (a rebalance in the middle
+    /// of traffic makes comparators forget the events they were waiting on).
+    pub assigned: watch::Sender<bool>,
 }
 
 /// Where the comparator reads from.
@@ -89,9 +92,16 @@ impl Comparator {
         let consumer: StreamConsumer = cfg.create()?;
         consumer.subscribe(&[&from.topic])?;
         let mut state = State { joiner: Joiner::new(REMEMBER), recent: HashMap::new() };
+        let mut check = tokio::time::interval(Duration::from_millis(50));
         loop {
             let next = state.joiner.next_deadline().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let waiting = !*self.assigned.borrow();
             tokio::select! {
+                _ = check.tick(), if waiting => {
+                    if consumer.assignment().is_ok_and(|a| a.count() > 0) {
+                        self.assigned.send_replace(true);
+                    }
+                }
                 _ = crate::publish::reader::stopped(&mut shutdown) => {
                     // Closing a consumer leaves its group and can block while the broker is
                     // unreachable; keep that off the async workers.
