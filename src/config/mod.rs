@@ -95,6 +95,8 @@ pub struct Kafka {
     pub dead_letter_topic: String,
     pub control_topic: String,
     pub audit_topic: String,
+    /// New services' topics strangler creates at start-up (`kafka.service_topics`).
+    pub service_topics: Vec<String>,
     pub librdkafka: BTreeMap<String, String>,
 }
 

@@ -174,6 +174,9 @@ pub struct RawKafka {
     /// One record per dial change (not compacted).
     #[serde(default = "default_audit_topic")]
     pub audit_topic: String,
+    /// Topics of the new services (their dead-letter topics...) created at start-up with strangler's own.
+    #[serde(default)]
+    pub service_topics: Vec<String>,
     /// Passed to librdkafka as-is, after strangler's own settings, so an operator can override them.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
@@ -214,6 +217,7 @@ impl Default for RawKafka {
             outcomes_topic: default_outcomes_topic(),
             parity_topic: default_parity_topic(),
             dead_letter_topic: default_dead_letter_topic(),
+            service_topics: Vec::new(),
             control_topic: default_control_topic(),
             audit_topic: default_audit_topic(),
             librdkafka: BTreeMap::new(),

@@ -88,6 +88,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         dead_letter_topic: raw.kafka.dead_letter_topic.clone(),
         control_topic: raw.kafka.control_topic.clone(),
         audit_topic: raw.kafka.audit_topic.clone(),
+        service_topics: raw.kafka.service_topics.clone(),
         librdkafka: raw.kafka.librdkafka.clone(),
     };
     let topics = [
@@ -100,6 +101,11 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
     for (key, topic) in topics {
         if !topic_name_ok(topic) {
             errs.push(ConfigError::new(key, TOPIC_EXPECTED, format!("`{topic}`")));
+        }
+    }
+    for (i, topic) in kafka.service_topics.iter().enumerate() {
+        if !topic_name_ok(topic) {
+            errs.push(ConfigError::new(format!("kafka.service_topics[{i}]"), TOPIC_EXPECTED, format!("`{topic}`")));
         }
     }
     let spool = raw.spool.as_ref().and_then(|s| super::spool::validate(s, &mut errs));
