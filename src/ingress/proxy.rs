@@ -85,18 +85,27 @@ impl Proxy {
             tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, "signature rejected");
             ProxyError::Signature(rejected.error)
         })?;
+        let invalid = matches!(verified.status(), SignatureStatus::Invalid(_));
         if let SignatureStatus::Invalid(e) = verified.status() {
             self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), "observe"]).inc();
             tracing::warn!(route = %route.name, reason = e.reason(), error = %e, "signature invalid, forwarded (observe mode)");
         }
 
         let mut event = canonicalize(route, &verified, now);
-        let owner = assign(dial.mode, &route.salt, &event.key, dial.share);
+        // An unverified delivery is the monolith's, as before strangler: the new path never acts on it.
+        let owner = if invalid { Owner::Legacy } else { assign(dial.mode, &route.salt, &event.key, dial.share) };
         event.assign(owner);
         self.metrics.routing.assignments.with_label_values(&[&route.name, owner.as_str()]).inc();
         let (webhook, _) = verified.into_parts();
         parts.headers = webhook.headers;
         let req = Request::from_parts(parts, webhook.body);
+        if invalid {
+            // Observe mode: published flagged `ce_stranglersignature=invalid` every time it comes,
+            // but it never enters dedupe and has no legacy outcome, so a forged delivery can claim
+            // neither a genuine delivery's id nor its comparison.
+            self.publisher.publish(&route.name, event).await;
+            return self.forward(&route.name, &route.upstream, req.map(full), peer).await;
+        }
         // A sender's retry of a delivery still reaches its owner, but is not published again.
         let first = self.publisher.first_time(&route.name, &event.id);
         if !first {
