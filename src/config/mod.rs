@@ -65,6 +65,8 @@ pub struct Server {
     pub max_concurrent_requests: usize,
     pub max_connections: usize,
     pub trusted_proxies: Vec<crate::ingress::forwarded::Cidr>,
+    /// Keep request headers whose names contain `_`; by default they are dropped.
+    pub underscores_in_headers: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -55,6 +55,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
                     .ok()
             })
             .collect(),
+        underscores_in_headers: raw.server.underscores_in_headers,
     };
     if raw.server.max_body_bytes == 0 {
         errs.push(ConfigError::new("server.max_body_bytes", "a size in bytes above 0", "0"));

@@ -21,6 +21,7 @@ mod faults;
 mod guard;
 mod harness;
 mod hostile;
+mod hygiene;
 mod lifecycle;
 mod load;
 mod parity;
