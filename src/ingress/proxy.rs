@@ -82,13 +82,15 @@ impl Proxy {
         let now = (self.clock)();
         let verified = route.verifier.check(webhook, now).map_err(|rejected| {
             self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), "enforce"]).inc();
-            tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, "signature rejected");
+            let server_time = rejected.error.server_time();
+            tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, server_time, "signature rejected");
             ProxyError::Signature(rejected.error)
         })?;
         let invalid = matches!(verified.status(), SignatureStatus::Invalid(_));
         if let SignatureStatus::Invalid(e) = verified.status() {
             self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), "observe"]).inc();
-            tracing::warn!(route = %route.name, reason = e.reason(), error = %e, "signature invalid, forwarded (observe mode)");
+            let server_time = e.server_time();
+            tracing::warn!(route = %route.name, reason = e.reason(), error = %e, server_time, "signature invalid, forwarded (observe mode)");
         }
 
         let mut event = canonicalize(route, &verified, now);

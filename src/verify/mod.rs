@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use common::Context;
-pub use secret::Secret;
+pub use secret::{strength, Secret, Strength, HMAC_WEAK_BELOW_BYTES, STANDARD_WEBHOOKS_MIN_KEY_BYTES};
 
 /// What to do with a webhook whose signature does not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -271,7 +271,8 @@ pub enum VerifyError {
     #[error("malformed signature: {0}")]
     Malformed(String),
     /// The signed timestamp is outside the tolerance window.
-    #[error("timestamp {timestamp} is more than {tolerance_secs}s away from now ({now})")]
+    /// The message never shows the server's clock (`now` is for the log: [`Self::server_time`]).
+    #[error("timestamp {timestamp} is more than {tolerance_secs}s away from the server's time")]
     Stale {
         /// Signed timestamp, unix seconds.
         timestamp: i64,
@@ -289,6 +290,14 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// The server's clock for a timestamp-window failure, for the log only (never in an answer).
+    pub fn server_time(&self) -> Option<i64> {
+        match self {
+            VerifyError::Stale { now, .. } => Some(*now),
+            _ => None,
+        }
+    }
+
     /// Bounded metric label.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -209,3 +209,22 @@ async fn underscored_headers_and_untrusted_address_claims_never_reach_the_monoli
         assert_eq!(got[name.to_ascii_lowercase().as_str()], value.as_str(), "{name}");
     }
 }
+
+/// A timestamp outside the window says so, without telling the sender the server's clock.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_signature_answer_does_not_reveal_the_servers_clock() {
+    use crate::parity::{deciding_monolith, order, orders_config, SECRET};
+    let tansu = Tansu::start();
+    let monolith = deciding_monolith().await;
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let proxy = start_proxy(&orders_config(&monolith.url(), &tansu.brokers, ""), &[("S", SECRET)], Some(now)).await;
+    let body = serde_json::to_vec(&order("evt_stale", "cus_1", 1)).unwrap();
+    let signed_at = 1_800_000_000 - 3600;
+    let reply =
+        crate::harness::post(&url(&proxy, "/webhooks/orders"), &crate::sign::stripe(SECRET, signed_at, &body), body).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let message = reply.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains(&signed_at.to_string()) && message.contains("300s"), "{message}");
+    assert!(!message.contains("1800000000"), "the server's clock leaked: {message}");
+    proxy.shutdown().await;
+}
