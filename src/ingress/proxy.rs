@@ -27,7 +27,7 @@ use crate::publish::Publisher;
 use crate::route::assign::{assign, Mode};
 use crate::route::{Route, Routes};
 use crate::telemetry::{Metrics, UNMATCHED};
-use crate::verify::{SignatureStatus, Webhook};
+use crate::verify::{Mode as VerifyMode, SignatureStatus, Webhook};
 
 /// The wall clock, injectable so tests can check historic signature vectors.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -81,14 +81,14 @@ impl Proxy {
             Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
         let now = (self.clock)();
         let verified = route.verifier.check(webhook, now).map_err(|rejected| {
-            self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), "enforce"]).inc();
+            self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), VerifyMode::Enforce.as_str()]).inc();
             let server_time = rejected.error.server_time();
             tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, server_time, "signature rejected");
             ProxyError::Signature(rejected.error)
         })?;
         let invalid = matches!(verified.status(), SignatureStatus::Invalid(_));
         if let SignatureStatus::Invalid(e) = verified.status() {
-            self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), "observe"]).inc();
+            self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), VerifyMode::Observe.as_str()]).inc();
             let server_time = e.server_time();
             tracing::warn!(route = %route.name, reason = e.reason(), error = %e, server_time, "signature invalid, forwarded (observe mode)");
         }
@@ -164,7 +164,7 @@ impl Proxy {
 
     pub(super) fn send_outcome(&self, outcome: &Outcome) {
         match serde_json::to_vec(outcome) {
-            Ok(value) => self.publisher.send_record(&self.outcomes_topic, &outcome.event_id, value, "outcome"),
+            Ok(value) => self.publisher.send_record(&self.outcomes_topic, &outcome.event_id, value, Publisher::OUTCOME_RECORD),
             Err(e) => tracing::error!(error = %e, "encoding an outcome failed"),
         }
     }

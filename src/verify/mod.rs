@@ -28,6 +28,20 @@ pub enum Mode {
     Off,
 }
 
+impl Mode {
+    /// The `mode` label of `strangler_signature_failures_total` (`off` never fails).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Observe => "observe",
+            Mode::Off => "off",
+        }
+    }
+
+    /// The modes in which a signature can fail.
+    pub const FAILING: [Mode; 2] = [Mode::Enforce, Mode::Observe];
+}
+
 /// Hash function of a generic HMAC scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -290,6 +304,9 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// Every value [`Self::reason`] gives, for metrics that exist at zero before the first failure.
+    pub const REASONS: [&'static str; 5] = ["missing", "malformed", "stale", "mismatch", "no_secret"];
+
     /// The server's clock for a timestamp-window failure, for the log only (never in an answer).
     pub fn server_time(&self) -> Option<i64> {
         match self {

@@ -24,6 +24,7 @@ mod hostile;
 mod hygiene;
 mod lifecycle;
 mod load;
+mod metrics_zero;
 mod parity;
 mod passthrough;
 mod proxy;
