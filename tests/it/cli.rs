@@ -202,3 +202,18 @@ fn check_config_refuses_blank_and_short_secrets_and_warns_about_weak_ones() {
     );
     assert!(!stderr.contains("short"), "the secret leaked: {stderr}");
 }
+
+#[test]
+fn run_refuses_a_blank_secret_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blank.toml");
+    std::fs::write(&file, BASE).unwrap();
+    let out = Command::new(BIN).args(["run", "--config"]).arg(&file).env_clear().env("GH_SECRET", " ").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:8:", file.display())) && stderr.contains("route[0].signature.secrets_env[0]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("found only whitespace"), "{stderr}");
+}

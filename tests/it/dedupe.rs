@@ -114,3 +114,36 @@ async fn a_forged_delivery_does_not_take_the_genuine_deliverys_dedupe_slot() {
     assert_eq!(metric(&text, "strangler_signature_failures_total", &[("route", "orders"), ("mode", "observe")]), 1.0);
     proxy.shutdown().await;
 }
+
+/// In cutover, a delivery whose signature fails (observe mode) is not the new path's to act on:
+/// the monolith gets it, as before strangler, and it is published as a legacy-owned shadow event.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_delivery_on_a_cutover_route_goes_to_the_monolith() {
+    let tansu = Tansu::start();
+    let monolith = deciding_monolith().await;
+    let cfg = orders_config(&monolith.url(), &tansu.brokers, "mode = \"cutover\"")
+        .replace(r#"secrets_env = ["S"] }"#, r#"secrets_env = ["S"], mode = "observe" }"#);
+    let proxy = start_proxy(&cfg, &[("S", SECRET)], None).await;
+    let target = url(&proxy, "/webhooks/orders");
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let forged = serde_json::to_vec(&order("evt_cut_forged", "cus_9", 1)).unwrap();
+    let genuine = serde_json::to_vec(&order("evt_cut_genuine", "cus_9", 1)).unwrap();
+
+    assert_eq!(post(&target, &sign::stripe("whsec_forger", t, &forged), forged.clone()).await.status, StatusCode::OK);
+    assert_eq!(monolith.received().len(), 1, "the monolith answered the invalid delivery");
+    assert_eq!(post(&target, &sign::stripe(SECRET, t, &genuine), genuine).await.status, StatusCode::ACCEPTED);
+    assert_eq!(monolith.received().len(), 1, "the genuine one is the new path's");
+
+    let published = || async { proxy.metrics.publish.published.with_label_values(&["orders"]).get() == 2 };
+    assert!(eventually(WAIT, published).await);
+    let events = drain(&tansu.brokers, "webhooks.orders", WAIT).await;
+    let by_id = |id: &str| events.iter().find(|e| header(e, "ce_id").as_deref() == Some(id)).expect(id);
+    let forged_event = by_id("evt_cut_forged");
+    assert_eq!(header(forged_event, "ce_stranglersignature").as_deref(), Some("invalid"));
+    assert_eq!(header(forged_event, "ce_stranglerowner").as_deref(), Some("legacy"));
+    assert_eq!(header(forged_event, "ce_stranglermode").as_deref(), Some("shadow"));
+    assert_eq!(header(by_id("evt_cut_genuine"), "ce_stranglerowner").as_deref(), Some("new"));
+    let text = scrape(&proxy).await;
+    assert_eq!(metric(&text, "strangler_assignments_total", &[("route", "orders"), ("owner", "legacy")]), 1.0);
+    proxy.shutdown().await;
+}
