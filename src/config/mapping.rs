@@ -3,11 +3,12 @@
 
 use http::HeaderName;
 
-use super::raw::{RawEvent, RawSignature};
+use super::raw::{RawEvent, RawRoute, RawSignature};
 use super::validate::EnvLookup;
 use super::ConfigError;
 use crate::event::spec::{scheme_type_default, EventSpec, Field, TypeSource};
-use crate::verify::{Algorithm, Encoding, HmacScheme, Scheme, Secret, Verifier};
+use crate::route::Route;
+use crate::verify::{strength, Algorithm, Encoding, HmacScheme, Scheme, Secret, Strength, Verifier};
 use std::time::Duration;
 
 pub(super) fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mut Vec<ConfigError>) -> Option<Verifier> {
@@ -40,13 +41,20 @@ pub(super) fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mu
     }
     let mut secrets = Vec::new();
     for (j, var) in s.secrets_env.iter().enumerate() {
-        match env(var) {
-            Some(v) if !v.is_empty() => secrets.push(Secret::new(v)),
-            Some(_) => errs.push(ConfigError::new(
-                format!("{at}.secrets_env[{j}]"),
-                format!("environment variable {var} to hold a secret"),
-                "it empty",
-            )),
+        match env(var).map(|v| (v.is_empty(), Secret::new(v))) {
+            Some((empty, secret)) => match strength(&scheme, &secret) {
+                Strength::Blank => errs.push(ConfigError::new(
+                    format!("{at}.secrets_env[{j}]"),
+                    format!("environment variable {var} to hold a secret"),
+                    if empty { "it empty" } else { "only whitespace" },
+                )),
+                Strength::TooShort { bytes, min } => errs.push(ConfigError::new(
+                    format!("{at}.secrets_env[{j}]"),
+                    format!("a `whsec_` secret in environment variable {var} whose key decodes to at least {min} bytes (the Standard Webhooks minimum)"),
+                    format!("a key of {bytes} bytes"),
+                )),
+                Strength::Ok | Strength::Weak { .. } => secrets.push(secret),
+            },
             None => errs.push(ConfigError::new(
                 format!("{at}.secrets_env[{j}]"),
                 format!("environment variable {var} to be set"),
@@ -66,6 +74,25 @@ pub(super) fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mu
             None
         }
     }
+}
+
+/// Accepted but weak secrets of a valid file's routes (`raw[i]` built `routes[i]`): HMAC secrets
+/// shorter than [`crate::verify::HMAC_WEAK_BELOW_BYTES`]. Says the length, never the secret.
+pub(super) fn secret_warnings(raw: &[RawRoute], routes: &[Route], env: EnvLookup<'_>) -> Vec<ConfigError> {
+    let mut warnings = Vec::new();
+    for (i, (r, route)) in raw.iter().zip(routes).enumerate() {
+        for (j, var) in r.signature.secrets_env.iter().enumerate() {
+            let Some(value) = env(var) else { continue };
+            if let Strength::Weak { bytes, recommended } = strength(route.verifier.scheme(), &Secret::new(value)) {
+                warnings.push(ConfigError::new(
+                    format!("route[{i}].signature.secrets_env[{j}]"),
+                    format!("an HMAC secret of at least {recommended} bytes (32 random bytes or more is better)"),
+                    format!("{bytes} bytes in environment variable {var}"),
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 fn hmac_scheme(at: &str, s: &RawSignature, errs: &mut Vec<ConfigError>) -> Option<HmacScheme> {

@@ -110,6 +110,9 @@ pub struct RawServer {
     /// CIDRs whose X-Forwarded-* headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Keep request headers whose names contain `_` (dropped by default, as nginx does).
+    #[serde(default)]
+    pub underscores_in_headers: bool,
 }
 
 /// `[admin]`: metrics, health and the admin API, kept off the public listener.
@@ -196,6 +199,7 @@ impl Default for RawServer {
             max_concurrent_requests: default_max_concurrent_requests(),
             max_connections: default_max_connections(),
             trusted_proxies: Vec::new(),
+            underscores_in_headers: false,
         }
     }
 }

@@ -14,7 +14,7 @@ use http::{HeaderValue, StatusCode};
 use super::control;
 use super::mapping::{event_spec, verifier};
 use super::raw::{RawCompare, RawConfig, RawRoute};
-use super::{Admin, Comparator, ConfigError, Dedupe, Kafka, Legacy, Server, Validated};
+use super::{Admin, Comparator, ConfigError, ConfigWarning, Dedupe, Kafka, Legacy, Server, Validated};
 use crate::compare::rules::{CompareRules, PointerPattern};
 use crate::route::assign::Share;
 use crate::route::{CompareSpec, NewPath, Route};
@@ -55,6 +55,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
                     .ok()
             })
             .collect(),
+        underscores_in_headers: raw.server.underscores_in_headers,
     };
     if raw.server.max_body_bytes == 0 {
         errs.push(ConfigError::new("server.max_body_bytes", "a size in bytes above 0", "0"));
@@ -141,7 +142,9 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         }
     }
     if errs.is_empty() {
-        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, spool, routes })
+        let warnings =
+            super::mapping::secret_warnings(&raw.routes, &routes, env).into_iter().map(ConfigWarning::unlocated).collect();
+        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, spool, routes, warnings })
     } else {
         Err(errs)
     }

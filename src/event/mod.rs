@@ -24,6 +24,9 @@ pub enum Owner {
 }
 
 impl Owner {
+    /// Every variant, for metrics that exist at zero before the first assignment.
+    pub const ALL: [Owner; 2] = [Owner::Legacy, Owner::New];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Owner::Legacy => "legacy",

@@ -27,7 +27,7 @@ use crate::publish::Publisher;
 use crate::route::assign::{assign, Mode};
 use crate::route::{Route, Routes};
 use crate::telemetry::{Metrics, UNMATCHED};
-use crate::verify::{SignatureStatus, Webhook};
+use crate::verify::{Mode as VerifyMode, SignatureStatus, Webhook};
 
 /// The wall clock, injectable so tests can check historic signature vectors.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -81,22 +81,33 @@ impl Proxy {
             Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
         let now = (self.clock)();
         let verified = route.verifier.check(webhook, now).map_err(|rejected| {
-            self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), "enforce"]).inc();
-            tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, "signature rejected");
+            self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), VerifyMode::Enforce.as_str()]).inc();
+            let server_time = rejected.error.server_time();
+            tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, server_time, "signature rejected");
             ProxyError::Signature(rejected.error)
         })?;
+        let invalid = matches!(verified.status(), SignatureStatus::Invalid(_));
         if let SignatureStatus::Invalid(e) = verified.status() {
-            self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), "observe"]).inc();
-            tracing::warn!(route = %route.name, reason = e.reason(), error = %e, "signature invalid, forwarded (observe mode)");
+            self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), VerifyMode::Observe.as_str()]).inc();
+            let server_time = e.server_time();
+            tracing::warn!(route = %route.name, reason = e.reason(), error = %e, server_time, "signature invalid, forwarded (observe mode)");
         }
 
         let mut event = canonicalize(route, &verified, now);
-        let owner = assign(dial.mode, &route.salt, &event.key, dial.share);
+        // An unverified delivery is the monolith's, as before strangler: the new path never acts on it.
+        let owner = if invalid { Owner::Legacy } else { assign(dial.mode, &route.salt, &event.key, dial.share) };
         event.assign(owner);
         self.metrics.routing.assignments.with_label_values(&[&route.name, owner.as_str()]).inc();
         let (webhook, _) = verified.into_parts();
         parts.headers = webhook.headers;
         let req = Request::from_parts(parts, webhook.body);
+        if invalid {
+            // Observe mode: published flagged `ce_stranglersignature=invalid` every time it comes,
+            // but it never enters dedupe and has no legacy outcome, so a forged delivery can claim
+            // neither a genuine delivery's id nor its comparison.
+            self.publisher.publish(&route.name, event).await;
+            return self.forward(&route.name, &route.upstream, req.map(full), peer).await;
+        }
         // A sender's retry of a delivery still reaches its owner, but is not published again.
         let first = self.publisher.first_time(&route.name, &event.id);
         if !first {
@@ -153,7 +164,7 @@ impl Proxy {
 
     pub(super) fn send_outcome(&self, outcome: &Outcome) {
         match serde_json::to_vec(outcome) {
-            Ok(value) => self.publisher.send_record(&self.outcomes_topic, &outcome.event_id, value, "outcome"),
+            Ok(value) => self.publisher.send_record(&self.outcomes_topic, &outcome.event_id, value, Publisher::OUTCOME_RECORD),
             Err(e) => tracing::error!(error = %e, "encoding an outcome failed"),
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod logging;
+mod zero;
 
 pub use control::ControlMetrics;
 
