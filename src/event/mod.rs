@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 
 use crate::compare::outcome::EventMode;
+use crate::route::template::Captures;
 use crate::route::Route;
 use crate::verify::{Verified, Webhook};
 use spec::{Field, TypeSource, FALLBACK_TYPE};
@@ -64,13 +65,18 @@ impl CanonicalEvent {
 
 /// Maps a verified webhook for `route`. The owner and mode headers come later, from
 /// [`CanonicalEvent::assign`], since the owner depends on the key computed here.
+///
+/// Path captures are read from the request target the webhook carries, through the route's own
+/// templates: the same canonical path the route table matched.
 pub fn canonicalize(route: &Route, webhook: &Verified<Webhook>, now: SystemTime) -> CanonicalEvent {
     let w = webhook.get();
     let spec = &route.event;
     let body = Body::new(&w.body);
+    let captures = if spec.needs_captures() { route.matching.captures(w.uri.path()) } else { Captures::default() };
     let read = |f: &Field| match f {
         Field::Header(h) => header_str(&w.headers, h.as_str()),
         Field::Pointer(p) => body.pointer(p),
+        Field::Capture(name) => captures.get(name).filter(|v| !v.is_empty()).map(str::to_string),
     };
     let id = spec
         .id
@@ -102,6 +108,11 @@ pub fn canonicalize(route: &Route, webhook: &Verified<Webhook>, now: SystemTime)
         ("ce_stranglerroute".into(), route.name.clone()),
         ("ce_stranglersignature".into(), webhook.status().label().to_string()),
     ]);
+    for name in &spec.path_extensions {
+        if let Some(v) = captures.get(name) {
+            headers.push((format!("ce_{name}"), v.to_string()));
+        }
+    }
     for trace in ["traceparent", "tracestate"] {
         if let Some(v) = header_str(&w.headers, trace) {
             headers.push((trace.to_string(), v));

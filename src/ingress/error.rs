@@ -38,6 +38,10 @@ pub enum ProxyError {
     PublishFailed,
     #[error("the new service's outcome did not arrive in time")]
     OutcomeTimeout,
+    #[error("the request path is an ambiguous spelling of a route's path (an encoded `/` or `\\`, a NUL, an invalid escape, a raw `\\`, or another case)")]
+    AmbiguousPath,
+    #[error("method not allowed on this route's path; allowed: {}", .0.to_str().unwrap_or_default())]
+    MethodNotAllowed(HeaderValue),
 }
 
 impl ProxyError {
@@ -52,6 +56,8 @@ impl ProxyError {
             ProxyError::Legacy(_) => StatusCode::BAD_GATEWAY,
             ProxyError::PublishFailed => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::OutcomeTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::AmbiguousPath => StatusCode::BAD_REQUEST,
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -69,6 +75,8 @@ impl ProxyError {
             ProxyError::RequestTimeout => "request_timeout",
             ProxyError::PublishFailed => "publish_failed",
             ProxyError::OutcomeTimeout => "outcome_timeout",
+            ProxyError::AmbiguousPath => "ambiguous_path",
+            ProxyError::MethodNotAllowed(_) => "method_not_allowed",
         }
     }
 
@@ -98,6 +106,9 @@ impl ProxyError {
             | ProxyError::BodyRead(_)
             | ProxyError::BodyTimeout(_) => {
                 resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            ProxyError::MethodNotAllowed(ref allow) => {
+                resp.headers_mut().insert(header::ALLOW, allow.clone());
             }
             _ => {}
         }
