@@ -29,5 +29,7 @@ mod proxy;
 mod python_contract;
 mod refusals;
 mod reload;
+mod route_spelling;
+mod route_templates;
 mod sign;
 mod split;
