@@ -1,15 +1,18 @@
 //! The route table in force: which route a request is for, by method and canonical path, and
 //! which requests near a route are refused rather than passed through.
 //!
-//! Three `matchit` routers: case-sensitive routes' templates, case-insensitive routes' folded
-//! templates, and every template folded (the loose index, for spellings too ambiguous to match).
+//! Three indexes: case-sensitive routes' paths, case-insensitive routes' folded paths, and every
+//! path folded (the loose index, for spellings too ambiguous to match). Each holds literal paths
+//! in a hash map (the common case: one lookup, no allocation) and templates in a `matchit` router.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::{HeaderValue, Method};
 
 use super::path::{canonical, fold, loose, loose_may_differ};
+use super::template::Template;
 use super::Route;
 
 /// What to do with a request, by its method and path.
@@ -39,16 +42,48 @@ struct Entry {
     routes: Vec<Arc<Route>>,
 }
 
+/// Paths to entries: literal paths by hash, templates by `matchit`.
+#[derive(Debug, Default)]
+struct Index {
+    literal: HashMap<String, usize>,
+    templates: matchit::Router<usize>,
+    has_templates: bool,
+}
+
+impl Index {
+    fn insert(&mut self, template: &Template, pattern: String, entry: usize) -> Result<(), matchit::InsertError> {
+        if template.params().next().is_none() {
+            self.literal.insert(pattern, entry);
+            return Ok(());
+        }
+        self.has_templates = true;
+        self.templates.insert(pattern, entry)
+    }
+
+    fn at(&self, path: &str) -> Option<usize> {
+        if let Some(&i) = self.literal.get(path) {
+            return Some(i);
+        }
+        if !self.has_templates {
+            return None;
+        }
+        self.templates.at(path).ok().map(|m| *m.value)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.literal.is_empty() && !self.has_templates
+    }
+}
+
 /// Lookup of routes by method and canonical path.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     in_order: Vec<Arc<Route>>,
     entries: Vec<Entry>,
-    strict: matchit::Router<usize>,
-    folded: matchit::Router<usize>,
-    any_folded: bool,
-    loose: matchit::Router<usize>,
-    /// Some template has an upper-case letter: every path needs the loose lookup.
+    strict: Index,
+    folded: Index,
+    loose: Index,
+    /// A case-sensitive route's path has an upper-case letter: every path needs the loose lookup.
     upper_in_templates: bool,
 }
 
@@ -69,13 +104,12 @@ impl RouteTable {
                 let i = table.entries.len();
                 table.entries.push(Entry { routes: vec![r.clone()] });
                 by_pattern.insert(key, i);
-                let router = if m.case_insensitive { &mut table.folded } else { &mut table.strict };
-                let inserted = router.insert(pattern, i).and_then(|()| table.loose.insert(t.folded(), i));
+                let index = if m.case_insensitive { &mut table.folded } else { &mut table.strict };
+                let inserted = index.insert(t, pattern, i).and_then(|()| table.loose.insert(t, t.folded(), i));
                 if let Err(e) = inserted {
                     tracing::error!(route = %r.name, path = %t.text, error = %e, "route path not indexed");
                 }
-                table.any_folded |= m.case_insensitive;
-                table.upper_in_templates |= t.text.bytes().any(|b| b.is_ascii_uppercase());
+                table.upper_in_templates |= !m.case_insensitive && t.text.bytes().any(|b| b.is_ascii_uppercase());
             }
         }
         table
@@ -95,22 +129,17 @@ impl RouteTable {
             }
             None => {}
         }
-        match self.loose.at(&loose(path)) {
-            Ok(m) => ambiguous(&self.entries[*m.value], method),
-            Err(_) => Resolved::Pass(None),
+        let read_loosely = if c.ambiguous || path.contains('%') { Cow::Owned(loose(path)) } else { fold(&c.path) };
+        match self.loose.at(&read_loosely) {
+            Some(i) => ambiguous(&self.entries[i], method),
+            None => Resolved::Pass(None),
         }
     }
 
     fn strict_entry(&self, canonical: &str) -> Option<&Entry> {
-        if let Ok(m) = self.strict.at(canonical) {
-            return Some(&self.entries[*m.value]);
-        }
-        if self.any_folded {
-            if let Ok(m) = self.folded.at(&fold(canonical)) {
-                return Some(&self.entries[*m.value]);
-            }
-        }
-        None
+        let i =
+            self.strict.at(canonical).or_else(|| if self.folded.is_empty() { None } else { self.folded.at(&fold(canonical)) })?;
+        Some(&self.entries[i])
     }
 
     /// The route called `name`.

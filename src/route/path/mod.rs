@@ -35,6 +35,10 @@ pub fn canonical(raw: &str) -> Canonical<'_> {
 /// kept as written), `\` read as `/`, a NUL ending the path, then canonicalised and ASCII
 /// case-folded.
 pub fn loose(raw: &str) -> String {
+    if !raw.bytes().any(|b| matches!(b, b'%' | b'\\' | 0)) {
+        // Nothing to decode: the canonical path, folded.
+        return fold(&canonical(raw).path).into_owned();
+    }
     let bytes = decode_all(raw.as_bytes());
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     let text: String = String::from_utf8_lossy(&bytes[..end]).replace('\\', "/");
@@ -108,7 +112,7 @@ enum Escapes {
 
 /// Segment by segment: strip `;` parameters, treat escapes, drop empty and dot segments.
 fn normalize(raw: &str, escapes: Escapes) -> String {
-    let mut segments: Vec<String> = Vec::new();
+    let mut out = String::with_capacity(raw.len());
     for seg in raw.split('/') {
         let seg = seg.split(';').next().unwrap_or_default();
         let seg = match escapes {
@@ -117,16 +121,12 @@ fn normalize(raw: &str, escapes: Escapes) -> String {
         };
         match seg.as_ref() {
             "" | "." => {}
-            ".." => {
-                segments.pop();
+            ".." => out.truncate(out.rfind('/').unwrap_or(0)),
+            seg => {
+                out.push('/');
+                out.push_str(seg);
             }
-            _ => segments.push(seg.into_owned()),
         }
-    }
-    let mut out = String::with_capacity(raw.len());
-    for seg in &segments {
-        out.push('/');
-        out.push_str(seg);
     }
     if out.is_empty() {
         out.push('/');
