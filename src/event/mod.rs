@@ -233,6 +233,18 @@ mod tests {
     }
 
     #[test]
+    fn a_path_capture_is_the_key_and_an_extension_attribute_decoded_in_the_senders_case() {
+        let src = "[legacy]\nurl = \"http://127.0.0.1:1\"\n[[route]]\nname = \"r\"\nmatch = { path = \"/w/{tenant}/s\", case_insensitive = true }\ntopic = \"t\"\nsignature = { scheme = \"github\", mode = \"off\" }\nevent = { key_path = \"tenant\", path_extensions = [\"tenant\"] }\n";
+        let r = load_str(src, "t.toml", &|_| None).unwrap().routes.remove(0);
+        for (target, tenant) in [("/w/acme/s", "acme"), ("//W/Ac%6De/./S/?q=1", "Acme"), ("/w/caf%C3%A9/s;x", "café")] {
+            let w =
+                Webhook { method: Method::POST, uri: Uri::from_static(target), headers: HeaderMap::new(), body: Bytes::new() };
+            let e = canonicalize(&r, &r.verifier.check(w, UNIX_EPOCH).unwrap(), UNIX_EPOCH);
+            assert_eq!((e.key.as_str(), e.header("ce_tenant")), (tenant, Some(tenant)), "{target}");
+        }
+    }
+
+    #[test]
     fn trace_and_allow_listed_headers_travel_and_others_do_not() {
         let r = route("forward_headers = [\"User-Agent\"], subject_pointer = \"/s\"");
         let e = event(
