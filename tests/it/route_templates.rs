@@ -98,6 +98,12 @@ name = "partner"
 match = {{ path = "/Hooks/Partner", case_insensitive = true }}
 topic = "webhooks.partner"
 signature = {{ scheme = "github", secrets_env = ["GH"] }}
+[[route]]
+name = "old"
+match = {{ path = "/hooks/old" }}
+topic = "webhooks.old"
+signature = {{ scheme = "github", secrets_env = ["GH"] }}
+mode = "passthrough"
 "#,
         monolith.url(),
         tansu.brokers
@@ -127,7 +133,15 @@ signature = {{ scheme = "github", secrets_env = ["GH"] }}
     assert!(eventually(WAIT, published).await);
     let paths: BTreeSet<String> = monolith.received().iter().skip(2).map(|r| r.uri.path().to_string()).collect();
     assert_eq!(paths, targets.iter().map(|(t, _)| t.to_string()).collect(), "forwarded with their original targets");
+
+    // A route in passthrough mode refuses nothing.
+    for (method, target) in [("PUT", "/hooks/old"), ("POST", "/hooks%2Fold")] {
+        assert_eq!(raw(proxy.public_addr, method, target, &[], b"").await.status, 200, "{method} {target}");
+    }
+    let last: Vec<String> = monolith.received().iter().rev().take(2).map(|r| r.uri.path().to_string()).collect();
+    assert_eq!(last, ["/hooks%2Fold", "/hooks/old"]);
     let text = scrape(&proxy).await;
     assert_eq!(metric(&text, "strangler_route_refusals_total", &[("route", "github"), ("reason", "method_not_allowed")]), 1.0);
+    assert_eq!(metric(&text, "strangler_route_refusals_total", &[("route", "old")]), 0.0);
     proxy.shutdown().await;
 }
