@@ -83,8 +83,8 @@ pub struct RouteTable {
     strict: Index,
     folded: Index,
     loose: Index,
-    /// A case-sensitive route's path has an upper-case letter: every path needs the loose lookup.
-    upper_in_templates: bool,
+    /// Some path reads differently loosely (upper case, escapes): every path needs the loose lookup.
+    loose_differs: bool,
 }
 
 impl RouteTable {
@@ -105,11 +105,12 @@ impl RouteTable {
                 table.entries.push(Entry { routes: vec![r.clone()] });
                 by_pattern.insert(key, i);
                 let index = if m.case_insensitive { &mut table.folded } else { &mut table.strict };
-                let inserted = index.insert(t, pattern, i).and_then(|()| table.loose.insert(t, t.folded(), i));
+                let loose = t.loose_pattern();
+                table.loose_differs |= loose != pattern;
+                let inserted = index.insert(t, pattern, i).and_then(|()| table.loose.insert(t, loose, i));
                 if let Err(e) = inserted {
                     tracing::error!(route = %r.name, path = %t.text, error = %e, "route path not indexed");
                 }
-                table.upper_in_templates |= !m.case_insensitive && t.text.bytes().any(|b| b.is_ascii_uppercase());
             }
         }
         table
@@ -124,7 +125,7 @@ impl RouteTable {
             Some(entry) if !c.ambiguous => return by_method(entry, method),
             // Read strictly it is a route's path, but with e.g. an encoded `/` inside a capture.
             Some(entry) => return ambiguous(entry, method),
-            None if !c.ambiguous && !self.upper_in_templates && !loose_may_differ(path, &c.path) => {
+            None if !c.ambiguous && !self.loose_differs && !loose_may_differ(path, &c.path) => {
                 return Resolved::Pass(None);
             }
             None => {}

@@ -123,12 +123,22 @@ fn templates_capture_decoded_segments_and_refuse_encoded_slashes() {
 }
 
 #[test]
+fn paths_with_escapes_are_compared_loosely_decoded() {
+    let t = table(&route("sp", "path = \"/a%20b/{x}\"", ""));
+    assert_eq!(verdict(&t, "POST", "/a%20b/1"), "route:sp");
+    assert_eq!(verdict(&t, "POST", "/A%20B/1"), "400", "another case of an escaped path");
+    assert_eq!(verdict(&t, "POST", "/a%20b/1%2F2"), "400");
+    assert_eq!(verdict(&t, "POST", "/a%20c/1"), "pass:-");
+}
+
+#[test]
 fn match_rules_name_their_key() {
     let cases = [
         (route("a", "path = \"/a/\"", ""), "route[0].match.path", "canonical path (here `/a`)"),
         (route("a", "path = \"/a/{x\"", ""), "route[0].match.path", "whole segment"),
         (route("a", "path = \"/a/{x}/{x}\"", ""), "route[0].match.path", "each placeholder once"),
         (route("a", "path = \"/a%2Fb\"", ""), "route[0].match.path", "encoded `/`"),
+        (route("a", "path = \"/a b\"", ""), "route[0].match.path", "URI path characters"),
         (route("a", "path = \"/a\", aliases = [\"/A\"]", ""), "route[0].match.aliases[0]", "overlaps `/a`"),
         (route("a", "path = \"/a/{x}\", aliases = [\"/b/{y}\"]", ""), "route[0].match.aliases[0]", "same `{placeholders}`"),
         (route("a", "path = \"/a\", other_methods = [\"post\"]", ""), "route[0].match.other_methods[0]", "other than"),
@@ -160,6 +170,7 @@ fn overlapping_routes_are_refused_with_file_line_and_key() {
         two("path = \"/p\"", "path = \"/p\""),
         two("path = \"/p\", other_methods = [\"PUT\"]", "path = \"/p\", method = \"PUT\""),
         two("path = \"/p\"", "path = \"/p\", method = \"PUT\", case_insensitive = true"),
+        two("path = \"/a%20b\"", "path = \"/A%20B\""),
     ];
     for src in overlapping {
         let err = errors(&src);

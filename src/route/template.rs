@@ -21,6 +21,8 @@ pub struct Template {
     /// As configured (canonical), e.g. `/webhooks/{tenant}/stripe`.
     pub text: String,
     pub segments: Vec<Segment>,
+    /// The segments read loosely ([`super::path::loose`]): what requests near it are compared with.
+    pub loose: Vec<Segment>,
 }
 
 impl Template {
@@ -28,6 +30,13 @@ impl Template {
     pub fn parse(path: &str) -> Result<Self, String> {
         if !path.starts_with('/') || path.contains('?') || path.contains('#') {
             return Err("an absolute path such as /webhooks/github, without a query".into());
+        }
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%/{}".contains(&b);
+        if let Some(c) = path.bytes().find(|b| !allowed(*b)) {
+            return Err(format!(
+                "a path of URI path characters (letters, digits, `-._~!$&'()*+,;=:@/`, `%` escapes, `{{placeholders}}`), not `{}`",
+                char::from(c).escape_default()
+            ));
         }
         let c = canonical(path);
         if c.ambiguous {
@@ -57,7 +66,39 @@ impl Template {
                 segments.push(Segment::Literal(seg.to_string()));
             }
         }
-        Ok(Self { text: path.to_string(), segments })
+        let mut loose_segments = Vec::new();
+        for seg in &segments {
+            match seg {
+                Segment::Param(p) => loose_segments.push(Segment::Param(p.clone())),
+                Segment::Literal(l) => loose_segments.extend(
+                    super::path::loose(&format!("/{l}")).split('/').filter(|s| !s.is_empty()).map(|s| Segment::Literal(s.into())),
+                ),
+            }
+        }
+        Ok(Self { text: path.to_string(), segments, loose: loose_segments })
+    }
+
+    /// The loose reading as a lookup pattern: literal paths as they are, templates in `matchit`'s
+    /// syntax (a literal `{` or `}` doubled).
+    pub fn loose_pattern(&self) -> String {
+        let templated = self.params().next().is_some();
+        let mut out = String::with_capacity(self.text.len());
+        for seg in &self.loose {
+            out.push('/');
+            match seg {
+                Segment::Literal(l) if templated => out.push_str(&l.replace('{', "{{").replace('}', "}}")),
+                Segment::Literal(l) => out.push_str(l),
+                Segment::Param(p) => {
+                    out.push('{');
+                    out.push_str(p);
+                    out.push('}');
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
     }
 
     /// Placeholder names, in order.
@@ -88,11 +129,11 @@ impl Template {
         out
     }
 
-    /// Whether some path matches both templates once case is folded.
+    /// Whether some path matches both templates read loosely (case folded, escapes decoded).
     pub fn overlaps(&self, other: &Template) -> bool {
-        self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|pair| match pair {
-                (Segment::Literal(a), Segment::Literal(b)) => a.eq_ignore_ascii_case(b),
+        self.loose.len() == other.loose.len()
+            && self.loose.iter().zip(&other.loose).all(|pair| match pair {
+                (Segment::Literal(a), Segment::Literal(b)) => a == b,
                 _ => true,
             })
     }
