@@ -7,6 +7,7 @@ mod admin;
 mod control;
 pub mod locate;
 mod mapping;
+mod matching;
 pub mod raw;
 mod raw_route;
 mod spool;

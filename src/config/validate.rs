@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::{Method, Uri};
+use http::Uri;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
@@ -125,22 +125,20 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
     }
 
     let mut names = HashSet::new();
-    let mut endpoints = HashSet::new();
     let mut routes = Vec::new();
+    let mut keys = Vec::new();
     for (i, r) in raw.routes.iter().enumerate() {
         let at = format!("route[{i}]");
         if !names.insert(r.name.clone()) {
             errs.push(ConfigError::new(format!("{at}.name"), "a route name not used before", format!("duplicate `{}`", r.name)));
         }
-        let endpoint = (r.matcher.method.to_ascii_uppercase(), r.matcher.path.clone());
-        if !endpoints.insert(endpoint.clone()) {
-            let found = format!("`{} {}` already used by another route", endpoint.0, endpoint.1);
-            errs.push(ConfigError::new(format!("{at}.match.path"), "a method and path no other route uses", found));
-        }
         if let Some(route) = route(&at, r, &legacy.url, env, &mut errs) {
             routes.push(route);
+            keys.push(at);
         }
     }
+    let pairs: Vec<(String, &Route)> = keys.into_iter().zip(&routes).collect();
+    super::matching::overlaps(&pairs, &mut errs);
     if errs.is_empty() {
         let warnings =
             super::mapping::secret_warnings(&raw.routes, &routes, env).into_iter().map(ConfigWarning::unlocated).collect();
@@ -155,21 +153,7 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
     if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         errs.push(ConfigError::new(format!("{at}.name"), "letters, digits, `-` or `_`", format!("`{}`", r.name)));
     }
-    let method = Method::from_bytes(r.matcher.method.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
-        errs.push(ConfigError::new(
-            format!("{at}.match.method"),
-            "an HTTP method such as POST",
-            format!("`{}`", r.matcher.method),
-        ));
-        Method::POST
-    });
-    if !r.matcher.path.starts_with('/') || r.matcher.path.contains('?') {
-        errs.push(ConfigError::new(
-            format!("{at}.match.path"),
-            "an absolute path such as /webhooks/github, without a query",
-            format!("`{}`", r.matcher.path),
-        ));
-    }
+    let matching = super::matching::matching(at, &r.matcher, errs);
     let topic_ok = !r.topic.is_empty()
         && r.topic.len() <= 249
         && r.topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -185,7 +169,8 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
         None => default_upstream.clone(),
     };
     let verifier = verifier(&format!("{at}.signature"), &r.signature, env, errs);
-    let event = verifier.as_ref().map(|v| event_spec(&format!("{at}.event"), &r.name, &r.event, v.scheme(), errs));
+    let params: Vec<&str> = matching.as_ref().map(|(_, m)| m.path.params().collect()).unwrap_or_default();
+    let event = verifier.as_ref().map(|v| event_spec(&format!("{at}.event"), &r.name, &r.event, v.scheme(), &params, errs));
     if errs.len() != before {
         return None;
     }
@@ -198,10 +183,12 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
     if errs.len() != before {
         return None;
     }
+    let (method, matching) = matching?;
     Some(Route {
         name: r.name.clone(),
         method,
-        path: r.matcher.path.clone(),
+        path: matching.path.text.clone(),
+        matching,
         topic: r.topic.clone(),
         upstream,
         verifier: verifier?,

@@ -42,6 +42,10 @@ pub enum ProxyError {
     BadHost(HostProblem),
     #[error("CONNECT is not supported: strangler is not a forward proxy")]
     Connect,
+    #[error("the request path is an ambiguous spelling of a route's path (an encoded `/` or `\\`, a NUL, an invalid escape, a raw `\\`, or another case)")]
+    AmbiguousPath,
+    #[error("method not allowed on this route's path; allowed: {}", .0.to_str().unwrap_or_default())]
+    MethodNotAllowed(HeaderValue),
 }
 
 /// What is wrong with a request's `Host` header (RFC 9112 §3.2). The value is never echoed.
@@ -72,6 +76,8 @@ impl ProxyError {
             ProxyError::OutcomeTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadHost(_) => StatusCode::BAD_REQUEST,
             ProxyError::Connect => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::AmbiguousPath => StatusCode::BAD_REQUEST,
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -91,6 +97,8 @@ impl ProxyError {
             ProxyError::OutcomeTimeout => "outcome_timeout",
             ProxyError::BadHost(_) => "host_invalid",
             ProxyError::Connect => "connect_not_allowed",
+            ProxyError::AmbiguousPath => "ambiguous_path",
+            ProxyError::MethodNotAllowed(_) => "method_not_allowed",
         }
     }
 
@@ -129,6 +137,9 @@ impl ProxyError {
             ProxyError::Connect => {
                 resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
                 resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            ProxyError::MethodNotAllowed(ref allow) => {
+                resp.headers_mut().insert(header::ALLOW, allow.clone());
             }
             _ => {}
         }

@@ -25,7 +25,7 @@ use crate::event::{canonicalize, CanonicalEvent, Owner};
 use crate::legacy::LegacyClient;
 use crate::publish::Publisher;
 use crate::route::assign::{assign, Mode};
-use crate::route::{Route, Routes};
+use crate::route::{Refusal, Resolved, Route, Routes};
 use crate::telemetry::{Metrics, UNMATCHED};
 use crate::verify::{Mode as VerifyMode, SignatureStatus, Webhook};
 
@@ -54,15 +54,31 @@ impl Proxy {
     pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let peer = req.extensions().get::<ConnInfo>().map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.peer);
         let request_id = req.headers().get(REQUEST_ID).cloned();
-        let route = self.routes.load().find(req.method(), req.uri().path()).cloned();
+        // The route table decides on the canonical path; the request keeps its original target.
+        let (route, verdict) = match self.routes.load().resolve(req.method(), req.uri().path()) {
+            Resolved::Route(r) => (Some(r), Ok(true)),
+            Resolved::Pass(r) => (r, Ok(false)),
+            Resolved::Refuse(r, why) => (Some(r), Err(why)),
+        };
         // One snapshot of the dial decides everything about this request, however it changes meanwhile.
         let dial = route.as_ref().and_then(|r| self.dials.get(&r.name));
-        let result = match (&route, dial) {
-            (None, _) | (_, None) => self.forward(UNMATCHED, &self.default_upstream, req, peer).await,
-            (Some(route), Some(dial)) if dial.mode == Mode::Passthrough => {
+        let result = match (&route, dial, verdict) {
+            (None, _, _) | (_, None, _) => self.forward(UNMATCHED, &self.default_upstream, req, peer).await,
+            // A route in passthrough mode refuses nothing: every spelling and method streams through.
+            (Some(route), Some(dial), _) if dial.mode == Mode::Passthrough => {
                 self.forward(&route.name, &route.upstream, req, peer).await
             }
-            (Some(route), Some(dial)) => self.webhook(route, &dial, req, peer).await,
+            (Some(route), Some(_), Ok(false)) => self.forward(&route.name, &route.upstream, req, peer).await,
+            (Some(route), Some(dial), Ok(true)) => self.webhook(route, &dial, req, peer).await,
+            (Some(route), Some(_), Err(why)) => {
+                let e = match why {
+                    Refusal::AmbiguousPath => ProxyError::AmbiguousPath,
+                    Refusal::MethodNotAllowed(allow) => ProxyError::MethodNotAllowed(allow),
+                };
+                self.metrics.routing.refusals.with_label_values(&[&route.name, e.code()]).inc();
+                tracing::info!(route = %route.name, method = %req.method(), target = %req.uri(), code = e.code(), "refused near the route");
+                Err(e)
+            }
         };
         let label = route.as_ref().map_or(UNMATCHED, |r| r.name.as_str());
         result.unwrap_or_else(|e| e.into_response(label, request_id.as_ref()))

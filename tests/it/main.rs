@@ -33,5 +33,7 @@ mod python_contract;
 mod python_ownership;
 mod refusals;
 mod reload;
+mod route_spelling;
+mod route_templates;
 mod sign;
 mod split;
