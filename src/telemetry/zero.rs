@@ -10,6 +10,7 @@ use crate::compare::record::ParityResult;
 use crate::control::auth::AuthError;
 use crate::control::reload::RELOAD_RESULTS;
 use crate::event::Owner;
+use crate::ingress::error::ProxyError;
 use crate::legacy::LegacyError;
 use crate::publish::failure::{DropReason, FailReason, PERMANENT_REASONS};
 use crate::publish::replay::REPLAYED_RESULTS;
@@ -64,6 +65,9 @@ impl Metrics {
             self.routing.assignments.with_label_values(&[route, owner.as_str()]);
         }
         self.routing.outcome_timeouts.with_label_values(&[route]);
+        for refusal in [ProxyError::AmbiguousPath, ProxyError::MethodNotAllowed(http::HeaderValue::from_static(""))] {
+            self.routing.refusals.with_label_values(&[route, refusal.code()]);
+        }
         let p = &self.publish;
         p.published.with_label_values(&[route]);
         p.duplicates.with_label_values(&[route]);
