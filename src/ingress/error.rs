@@ -38,6 +38,8 @@ pub enum ProxyError {
     PublishFailed,
     #[error("the new service's outcome did not arrive in time")]
     OutcomeTimeout,
+    #[error("too many request bodies are being buffered; retry shortly")]
+    BodyBudgetExhausted,
 }
 
 impl ProxyError {
@@ -52,6 +54,7 @@ impl ProxyError {
             ProxyError::Legacy(_) => StatusCode::BAD_GATEWAY,
             ProxyError::PublishFailed => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::OutcomeTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BodyBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -69,6 +72,7 @@ impl ProxyError {
             ProxyError::RequestTimeout => "request_timeout",
             ProxyError::PublishFailed => "publish_failed",
             ProxyError::OutcomeTimeout => "outcome_timeout",
+            ProxyError::BodyBudgetExhausted => "body_budget_exhausted",
         }
     }
 
@@ -97,6 +101,11 @@ impl ProxyError {
             | ProxyError::Legacy(LegacyError::BodyTooLarge)
             | ProxyError::BodyRead(_)
             | ProxyError::BodyTimeout(_) => {
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            // Unread body: the connection cannot carry another request.
+            ProxyError::BodyBudgetExhausted => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(OVERLOADED_RETRY_AFTER_SECS));
                 resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
