@@ -67,7 +67,7 @@ pub struct Outcome {
     #[serde(default)]
     pub consumer: Option<String>,
     /// `body` is only the first part of the answer: it was longer than strangler keeps
-    /// (`server.max_body_bytes`), or strangler did not see it to its end. Absent when false.
+    /// (`ingress::proxy::OUTCOME_BODY_CAP`), or strangler did not see it to its end. Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }

@@ -34,6 +34,11 @@ use crate::verify::{SignatureStatus, Webhook};
 /// The wall clock, injectable so tests can check historic signature vectors.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
+/// The most of a monolith answer a legacy outcome keeps (less if `server.max_body_bytes` is
+/// less): even JSON-escaped at 6 bytes a byte, it fits Kafka's default 1 MB record limit. A longer answer reaches
+/// the sender whole; its outcome keeps this prefix and is marked `truncated`.
+pub const OUTCOME_BODY_CAP: usize = 128 * 1024;
+
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
     /// The route table in force; a reload swaps it whole.
@@ -162,7 +167,8 @@ impl Proxy {
             outcome.truncated = truncated;
             send_outcome(&publisher, &topic, &outcome);
         });
-        Ok(Response::from_parts(parts, Captured::new(body, self.max_body_bytes, done).boxed()))
+        let cap = self.max_body_bytes.min(OUTCOME_BODY_CAP);
+        Ok(Response::from_parts(parts, Captured::new(body, cap, done).boxed()))
     }
 
     pub(super) fn send_outcome(&self, outcome: &Outcome) {
