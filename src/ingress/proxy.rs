@@ -152,6 +152,11 @@ impl Proxy {
         let status = parts.status.as_u16();
         let (publisher, topic, route_name) = (self.publisher.clone(), self.outcomes_topic.clone(), route.name.clone());
         let done: Done = Box::new(move |body, truncated| {
+            // An answer dropped while the runtime shuts down has nowhere to publish from.
+            if tokio::runtime::Handle::try_current().is_err() {
+                tracing::warn!(route = %route_name, event_id = %event_id, "legacy outcome not published: shutting down");
+                return;
+            }
             let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
             let mut outcome = Outcome::from_response(
                 &event_id,
