@@ -243,6 +243,11 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             max_body_bytes: cfg.server.max_body_bytes,
             outcomes_topic: kafka.outcomes_topic.clone(),
             waiters,
+            body_budget: ingress::body_budget::BodyBudget::new(
+                cfg.server.max_buffered_body_bytes,
+                &metrics.registry,
+                metrics.ingress.budget_exhausted.clone(),
+            ),
         });
         let stack = ingress::stack::build(proxy, &cfg.server);
         (addr, Some(tokio::spawn(ingress::serve(listener, stack, serve_opts, stopped.clone()))))

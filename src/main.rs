@@ -154,6 +154,7 @@ struct ChangeArgs {
 }
 
 fn main() -> ExitCode {
+    strangler::ingress::body_budget::return_freed_buffers();
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => match strangler::config::load(&file) {

@@ -169,6 +169,9 @@ impl Comparator {
         if let Some(label) = parity.result.new_path_label() {
             // The new path's own health: not a comparison, so the parity ratio stays as it was.
             self.metrics.new_path.with_label_values(&[&route.name, label]).inc();
+        } else if parity.result == ParityResult::Truncated {
+            // Not compared: counted apart, the parity ratio stays as it was.
+            self.metrics.parity.with_label_values(&[&route.name, parity.result.as_str()]).inc();
         } else {
             self.metrics.parity.with_label_values(&[&route.name, parity.result.as_str()]).inc();
             let window = state.recent.entry(route.name.clone()).or_default();

@@ -1,7 +1,7 @@
 //! Joining the legacy and new outcomes of one event within a window. Pure state, no I/O: the
 //! comparator feeds it records and the clock, and it says which events are complete or expired.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::outcome::{Outcome, Source};
@@ -18,10 +18,19 @@ pub enum Joined {
 /// Why a record was not taken.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// The event was already decided (its window closed or both sides arrived).
+    /// A side that had not arrived came after its event was decided: the window closed without
+    /// it (the event was counted `missing_new`/`missing_legacy`/`live_missing`).
     Late,
-    /// The same side of a pending event arrived again (a producer retry).
+    /// A side that had already arrived came again, whether its event is still waiting or already
+    /// decided (a producer retry, or a consumer that crashed between publishing and committing).
     Duplicate,
+}
+
+/// Which sides of a decided event arrived.
+#[derive(Clone, Copy)]
+struct Seen {
+    legacy: bool,
+    new: bool,
 }
 
 struct Pending {
@@ -34,18 +43,19 @@ struct Pending {
 pub struct Joiner {
     pending: HashMap<String, Pending>,
     deadlines: BTreeSet<(Instant, String)>,
-    decided: HashSet<String>,
+    decided: HashMap<String, Seen>,
     decided_order: VecDeque<String>,
     remember: usize,
 }
 
 impl Joiner {
-    /// `remember`: how many decided event ids to keep, so late records are not counted twice.
+    /// `remember`: how many decided event ids to keep (with the sides that arrived), so a record
+    /// for a decided event is refused as late or duplicate rather than counted twice.
     pub fn new(remember: usize) -> Self {
         Self {
             pending: HashMap::new(),
             deadlines: BTreeSet::new(),
-            decided: HashSet::new(),
+            decided: HashMap::new(),
             decided_order: VecDeque::new(),
             remember,
         }
@@ -53,8 +63,12 @@ impl Joiner {
 
     /// Takes one outcome. `window` counts from the first outcome of the event.
     pub fn offer(&mut self, outcome: Outcome, window: Duration, now: Instant) -> Result<Option<Joined>, Refused> {
-        if self.decided.contains(&outcome.event_id) {
-            return Err(Refused::Late);
+        if let Some(seen) = self.decided.get(&outcome.event_id) {
+            let again = match outcome.source {
+                Source::Legacy => seen.legacy,
+                Source::New => seen.new,
+            };
+            return Err(if again { Refused::Duplicate } else { Refused::Late });
         }
         let id = outcome.event_id.clone();
         let mut created = false;
@@ -108,7 +122,8 @@ impl Joiner {
     fn finish(&mut self, id: &str) -> Option<Pending> {
         let p = self.pending.remove(id)?;
         self.deadlines.remove(&(p.deadline, id.to_string()));
-        if self.decided.insert(id.to_string()) {
+        let seen = Seen { legacy: p.legacy.is_some(), new: p.new.is_some() };
+        if self.decided.insert(id.to_string(), seen).is_none() {
             self.decided_order.push_back(id.to_string());
             while self.decided_order.len() > self.remember {
                 if let Some(old) = self.decided_order.pop_front() {
@@ -167,6 +182,26 @@ mod tests {
     }
 
     #[test]
+    fn a_side_repeated_after_its_comparison_is_a_duplicate_not_late() {
+        let t = Instant::now();
+        let mut j = Joiner::new(100);
+        j.offer(o("a", Source::Legacy), W, t).unwrap();
+        assert!(matches!(j.offer(o("a", Source::New), W, t), Ok(Some(Joined::Pair { .. }))));
+        // Compared, still inside the window: a consumer that crashed before committing publishes again.
+        let inside = t + Duration::from_secs(1);
+        assert_eq!(j.offer(o("a", Source::New), W, inside), Err(Refused::Duplicate));
+        assert_eq!(j.offer(o("a", Source::Legacy), W, inside), Err(Refused::Duplicate));
+        // And after the window too: it is still the same side again, not a side arriving late.
+        assert_eq!(j.offer(o("a", Source::New), W, t + W * 2), Err(Refused::Duplicate));
+
+        // An expired event: its missing side is late, its present side a duplicate.
+        j.offer(o("b", Source::Legacy), W, t).unwrap();
+        assert_eq!(j.expire(t + W).len(), 1);
+        assert_eq!(j.offer(o("b", Source::Legacy), W, t + W), Err(Refused::Duplicate));
+        assert_eq!(j.offer(o("b", Source::New), W, t + W), Err(Refused::Late));
+    }
+
+    #[test]
     fn decided_ids_are_remembered_only_up_to_the_bound() {
         let t = Instant::now();
         let mut j = Joiner::new(2);
@@ -174,7 +209,7 @@ mod tests {
             j.offer(o(id, Source::Legacy), W, t).unwrap();
             j.offer(o(id, Source::New), W, t).unwrap();
         }
-        assert_eq!(j.offer(o("c", Source::New), W, t), Err(Refused::Late));
+        assert_eq!(j.offer(o("c", Source::New), W, t), Err(Refused::Duplicate));
         assert_eq!(j.offer(o("a", Source::New), W, t), Ok(None), "forgotten after the bound");
     }
 }

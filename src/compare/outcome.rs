@@ -81,6 +81,10 @@ pub struct Outcome {
     /// Who produced it: `strangler` for legacy outcomes, the service's name for new ones.
     #[serde(default)]
     pub consumer: Option<String>,
+    /// `body` is only the first part of the answer: it was longer than strangler keeps
+    /// (`ingress::proxy::OUTCOME_BODY_CAP`), or strangler did not see it to its end. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl Outcome {
@@ -110,6 +114,7 @@ impl Outcome {
             latency_ms,
             at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             consumer: Some(consumer.to_string()),
+            truncated: false,
         }
     }
 

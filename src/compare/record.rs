@@ -22,11 +22,14 @@ pub enum ParityResult {
     LiveError,
     /// A live event with no new outcome within the route's window.
     LiveMissing,
+    /// A shadow event with both outcomes, one of them `truncated` (only a prefix of the answer
+    /// was kept): not compared, so neither a match nor a mismatch, and outside the parity ratio.
+    Truncated,
 }
 
 impl ParityResult {
     /// Every variant, for metrics that exist at zero before the first comparison.
-    pub const ALL: [ParityResult; 7] = [
+    pub const ALL: [ParityResult; 8] = [
         ParityResult::Match,
         ParityResult::Mismatch,
         ParityResult::MissingNew,
@@ -34,6 +37,7 @@ impl ParityResult {
         ParityResult::LiveOk,
         ParityResult::LiveError,
         ParityResult::LiveMissing,
+        ParityResult::Truncated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl ParityResult {
             ParityResult::LiveOk => "live_ok",
             ParityResult::LiveError => "live_error",
             ParityResult::LiveMissing => "live_missing",
+            ParityResult::Truncated => "truncated",
         }
     }
 
@@ -128,6 +133,9 @@ pub fn verdict(rules: &CompareRules, joined: Joined, at: String) -> Parity {
         Joined::Pair { legacy, new } if legacy.mode == EventMode::Live => {
             record(&legacy, ParityResult::live(new.status), Some(&legacy), Some(&new))
         }
+        Joined::Pair { legacy, new } if legacy.truncated || new.truncated => {
+            record(&legacy, ParityResult::Truncated, Some(&legacy), Some(&new))
+        }
         Joined::Pair { legacy, new } => {
             let diff = super::diff::compare(rules, &legacy, &new);
             if diff.is_empty() {
@@ -198,6 +206,25 @@ mod tests {
         assert_eq!((lone.result, lone.legacy_status, lone.new_status), (ParityResult::MissingLegacy, None, Some(200)));
         let wire = serde_json::to_value(&lone).unwrap();
         assert!(wire.get("legacy").is_none() && wire.get("new").is_none() && wire.get("diff").is_none(), "{wire}");
+    }
+
+    #[test]
+    fn a_truncated_side_is_its_own_result_not_a_comparison() {
+        use EventMode::Shadow;
+        let cut = |source, body: &[u8]| Outcome { truncated: true, ..o(source, Shadow, 200, body) };
+        for (legacy, new) in [
+            (cut(Source::Legacy, b"{\"a\":"), o(Source::New, Shadow, 200, b"{}")),
+            (o(Source::Legacy, Shadow, 200, b"{}"), cut(Source::New, b"{}")),
+        ] {
+            let p = judge(Joined::Pair { legacy, new });
+            assert_eq!((p.result, p.legacy_status, p.new_status), (ParityResult::Truncated, Some(200), Some(200)));
+            assert!(p.diff.is_empty() && p.legacy.is_none(), "{p:?}");
+            assert_eq!(serde_json::to_value(&p).unwrap()["result"], "truncated");
+        }
+        // Live events are judged by the new status, truncated or not.
+        let live = Outcome { truncated: true, ..o(Source::Legacy, EventMode::Live, 202, b"{}") };
+        let p = judge(Joined::Pair { legacy: live, new: o(Source::New, EventMode::Live, 200, b"") });
+        assert_eq!(p.result, ParityResult::LiveOk);
     }
 
     #[test]

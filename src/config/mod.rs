@@ -60,6 +60,7 @@ pub struct Comparator {
 pub struct Server {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    pub max_buffered_body_bytes: u64,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,

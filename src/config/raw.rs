@@ -87,6 +87,9 @@ pub struct RawServer {
     pub listen: String,
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
+    /// Request bytes all matched requests may buffer at once; past it, 503 before reading a body.
+    #[serde(default = "default_max_buffered_body_bytes")]
+    pub max_buffered_body_bytes: u64,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     #[serde(default = "default_header_read_timeout_ms")]
@@ -190,6 +193,7 @@ impl Default for RawServer {
         Self {
             listen: default_listen(),
             max_body_bytes: default_max_body_bytes(),
+            max_buffered_body_bytes: default_max_buffered_body_bytes(),
             request_timeout_ms: default_request_timeout_ms(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
@@ -237,6 +241,9 @@ fn default_admin_listen() -> String {
 }
 const fn default_max_body_bytes() -> u64 {
     1024 * 1024
+}
+const fn default_max_buffered_body_bytes() -> u64 {
+    64 * 1024 * 1024
 }
 const fn default_request_timeout_ms() -> u64 {
     30_000

@@ -33,6 +33,11 @@ fn each_rule_names_its_key() {
         (format!("[server]\nlisten = \"nowhere\"\n{HEAD}"), "server.listen", "an address"),
         (format!("[kafka]\npartitions = 0\n{HEAD}"), "kafka.partitions", "at least 1"),
         (
+            format!("[server]\nmax_body_bytes = 2000\nmax_buffered_body_bytes = 1999\n{HEAD}"),
+            "server.max_buffered_body_bytes",
+            "at least server.max_body_bytes (2000)",
+        ),
+        (
             format!(
                 "{HEAD}[[route]]\nname = \"a b\"\nmatch = {{ path = \"r\" }}\ntopic = \"bad topic\"\nsignature = {{ {gh} }}\n"
             ),
@@ -74,6 +79,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(cfg.server.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(cfg.admin.listen.to_string(), "127.0.0.1:9090");
     assert_eq!(cfg.server.max_body_bytes, 1024 * 1024);
+    assert_eq!(cfg.server.max_buffered_body_bytes, 64 * 1024 * 1024);
     assert!(cfg.kafka.brokers.is_none(), "no brokers means the embedded broker");
     assert_eq!(cfg.kafka.partitions, 3);
     assert!(cfg.legacy.preserve_host);

@@ -28,6 +28,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
     let server = Server {
         listen: socket_addr("server.listen", &raw.server.listen, &mut errs),
         max_body_bytes: usize::try_from(raw.server.max_body_bytes).unwrap_or(usize::MAX),
+        max_buffered_body_bytes: raw.server.max_buffered_body_bytes,
         request_timeout: millis("server.request_timeout_ms", raw.server.request_timeout_ms, &mut errs),
         header_read_timeout: millis("server.header_read_timeout_ms", raw.server.header_read_timeout_ms, &mut errs),
         shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
@@ -59,6 +60,11 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
     };
     if raw.server.max_body_bytes == 0 {
         errs.push(ConfigError::new("server.max_body_bytes", "a size in bytes above 0", "0"));
+    }
+    if raw.server.max_buffered_body_bytes < raw.server.max_body_bytes {
+        let expected =
+            format!("at least server.max_body_bytes ({}), or no body could ever be buffered", raw.server.max_body_bytes);
+        errs.push(ConfigError::new("server.max_buffered_body_bytes", expected, raw.server.max_buffered_body_bytes.to_string()));
     }
     /// A count within `range`, as usize.
     fn within(key: &str, n: u64, range: std::ops::RangeInclusive<u64>, errs: &mut Vec<ConfigError>) -> usize {

@@ -20,6 +20,8 @@ pub struct Figures {
     pub live_error: u64,
     /// Live events with no new outcome within the window.
     pub live_missing: u64,
+    /// Shadow events not compared because an outcome was `truncated`; not in the samples.
+    pub truncated: u64,
 }
 
 impl Figures {
@@ -54,5 +56,6 @@ impl Figures {
         self.live_ok += other.live_ok;
         self.live_error += other.live_error;
         self.live_missing += other.live_missing;
+        self.truncated += other.truncated;
     }
 }

@@ -6,6 +6,8 @@
 //! ending in `/hang` is recorded and never answered (until shutdown): a stuck monolith. A path
 //! ending in `/hold` is recorded and answered once [`MonolithHandle::release_held`] is called.
 //! Each `x-monolith-reply-header: Name: value` request header is echoed as a response header.
+//! An `x-monolith-reply-bytes: N` request header makes the body [`reply_bytes`]`(N)` instead
+//! (`text/plain`): a large answer.
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -211,6 +213,7 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
     }
     let (parts, body) = req.into_parts();
     let extra = reply_headers(&parts.headers);
+    let sized = reply_size(&parts.headers);
     let body = body.collect().await?.to_bytes();
     let path = parts.uri.path().to_string();
     let status = status_from_path(&path).unwrap_or(StatusCode::OK);
@@ -239,9 +242,10 @@ async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request<Incoming>) -
         return Err("sample monolith shut down while hanging".into());
     }
 
-    let mut resp = Response::new(Full::new(Bytes::from(reply)));
+    let mut resp = Response::new(Full::new(sized.map_or_else(|| Bytes::from(reply), reply_bytes)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let content_type = if sized.is_some() { "text/plain" } else { "application/json" };
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     for (name, value) in extra {
         resp.headers_mut().append(name, value);
     }
@@ -259,6 +263,15 @@ fn reply_headers(headers: &HeaderMap) -> Vec<(http::HeaderName, HeaderValue)> {
             Some((http::HeaderName::from_bytes(n.trim().as_bytes()).ok()?, HeaderValue::from_str(v.trim()).ok()?))
         })
         .collect()
+}
+
+/// The body asked for with `x-monolith-reply-bytes: N`: `N` bytes cycling through `a`..`z`.
+pub fn reply_bytes(n: usize) -> Bytes {
+    (0..n).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>().into()
+}
+
+fn reply_size(headers: &HeaderMap) -> Option<usize> {
+    headers.get("x-monolith-reply-bytes")?.to_str().ok()?.trim().parse().ok()
 }
 
 /// `.../status/<code>` → that status code, if it is a valid one.

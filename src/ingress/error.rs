@@ -46,6 +46,8 @@ pub enum ProxyError {
     AmbiguousPath,
     #[error("method not allowed on this route's path; allowed: {}", .0.to_str().unwrap_or_default())]
     MethodNotAllowed(HeaderValue),
+    #[error("too many request bodies are being buffered; retry shortly")]
+    BodyBudgetExhausted,
 }
 
 /// What is wrong with a request's `Host` header (RFC 9112 §3.2). The value is never echoed.
@@ -78,6 +80,7 @@ impl ProxyError {
             ProxyError::Connect => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::AmbiguousPath => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::BodyBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -99,6 +102,7 @@ impl ProxyError {
             ProxyError::Connect => "connect_not_allowed",
             ProxyError::AmbiguousPath => "ambiguous_path",
             ProxyError::MethodNotAllowed(_) => "method_not_allowed",
+            ProxyError::BodyBudgetExhausted => "body_budget_exhausted",
         }
     }
 
@@ -140,6 +144,11 @@ impl ProxyError {
             }
             ProxyError::MethodNotAllowed(ref allow) => {
                 resp.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            // Unread body: the connection cannot carry another request.
+            ProxyError::BodyBudgetExhausted => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(OVERLOADED_RETRY_AFTER_SECS));
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

@@ -8,7 +8,9 @@
 //! an empty body); load shedding, forwarding-header trust, the request timeout and the body's
 //! size and deadline as layers of [`stack`].
 
+pub mod body_budget;
 pub mod body_limit;
+pub mod captured;
 pub mod error;
 pub mod forwarded;
 pub mod hygiene;

@@ -16,6 +16,8 @@ use http::{header, Request, Response, Uri};
 use http_body_util::BodyExt;
 use tower::Service;
 
+use super::body_budget::{BodyBudget, Reservation};
+use super::captured::{Captured, Done};
 use super::error::ProxyError;
 use super::{full, Body, ConnInfo, Outcome as Tag, REQUEST_ID};
 use crate::compare::outcome::{EventMode, Outcome, Source};
@@ -32,6 +34,11 @@ use crate::verify::{Mode as VerifyMode, SignatureStatus, Webhook};
 /// The wall clock, injectable so tests can check historic signature vectors.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
+/// The most of a monolith answer a legacy outcome keeps (less if `server.max_body_bytes` is
+/// less): even JSON-escaped at 6 bytes a byte, it fits Kafka's default 1 MB record limit. A longer answer reaches
+/// the sender whole; its outcome keeps this prefix and is marked `truncated`.
+pub const OUTCOME_BODY_CAP: usize = 128 * 1024;
+
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
     /// The route table in force; a reload swaps it whole.
@@ -47,6 +54,8 @@ pub struct Proxy {
     pub max_body_bytes: usize,
     pub outcomes_topic: String,
     pub waiters: Waiters,
+    /// `server.max_buffered_body_bytes`: what matched requests may buffer between them.
+    pub body_budget: Arc<BodyBudget>,
 }
 
 impl Proxy {
@@ -92,7 +101,13 @@ impl Proxy {
         peer: SocketAddr,
     ) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
-        let body = body.collect().await.map_err(|e| body_error(e, self.max_body_bytes))?.to_bytes();
+        // Reserve what the body may grow to before reading a byte of it ([`BodyBudget`]); the
+        // reservation is held until the answer's head is ready.
+        let size = Reservation::size_for(&body, self.max_body_bytes);
+        let Some(mut reservation) = self.body_budget.reserve(&route.name, size) else {
+            return Err(ProxyError::BodyBudgetExhausted);
+        };
+        let body = reservation.collect(body).await.map_err(|e| body_error(e, self.max_body_bytes))?;
         let webhook =
             Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
         let now = (self.clock)();
@@ -153,36 +168,43 @@ impl Proxy {
         }
         let start = Instant::now();
         let resp = self.forward(&route.name, &route.upstream, req.map(full), peer).await?;
+        if !first {
+            // A retry's answer would be a duplicate outcome: pass it through untouched.
+            return Ok(resp);
+        }
+        // The monolith has acted: its whole answer goes to the sender, streamed, however large;
+        // the legacy outcome keeps a bounded prefix and is published when the answer ends.
         let (parts, body) = resp.into_parts();
-        let body = read_capped(body, self.max_body_bytes).await.map_err(|e| {
-            ProxyError::Legacy(crate::legacy::LegacyError::Failed(format!("reading the monolith's response: {e}")))
-        })?;
-        if first {
-            // The first answer is the legacy outcome; a retry's answer would be a duplicate.
-            let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let status = parts.status.as_u16();
+        let (publisher, topic, route_name) = (self.publisher.clone(), self.outcomes_topic.clone(), route.name.clone());
+        let done: Done = Box::new(move |body, truncated| {
+            // An answer dropped while the runtime shuts down has nowhere to publish from.
+            if tokio::runtime::Handle::try_current().is_err() {
+                tracing::warn!(route = %route_name, event_id = %event_id, "legacy outcome not published: shutting down");
+                return;
+            }
             let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-            let status = parts.status.as_u16();
-            let outcome = Outcome::from_response(
+            let mut outcome = Outcome::from_response(
                 &event_id,
-                &route.name,
+                &route_name,
                 Source::Legacy,
                 EventMode::Shadow,
                 status,
-                content_type,
+                content_type.as_deref(),
                 &body,
                 latency_ms,
                 "strangler",
             );
-            self.send_outcome(&outcome);
-        }
-        Ok(Response::from_parts(parts, full(body)))
+            outcome.truncated = truncated;
+            send_outcome(&publisher, &topic, &outcome);
+        });
+        let cap = self.max_body_bytes.min(OUTCOME_BODY_CAP);
+        Ok(Response::from_parts(parts, Captured::new(body, cap, done).boxed()))
     }
 
     pub(super) fn send_outcome(&self, outcome: &Outcome) {
-        match serde_json::to_vec(outcome) {
-            Ok(value) => self.publisher.send_record(&self.outcomes_topic, &outcome.event_id, value, Publisher::OUTCOME_RECORD),
-            Err(e) => tracing::error!(error = %e, "encoding an outcome failed"),
-        }
+        send_outcome(&self.publisher, &self.outcomes_topic, outcome);
     }
 
     /// Forwards to the monolith and streams its answer back.
@@ -210,18 +232,11 @@ impl Proxy {
     }
 }
 
-/// Reads a whole body, refusing more than `limit` bytes.
-async fn read_capped(mut body: Body, limit: usize) -> Result<bytes::Bytes, String> {
-    let mut buf = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(format!("more than {limit} bytes"));
-            }
-            buf.extend_from_slice(&data);
-        }
+fn send_outcome(publisher: &Publisher, topic: &str, outcome: &Outcome) {
+    match serde_json::to_vec(outcome) {
+        Ok(value) => publisher.send_record(topic, &outcome.event_id, value, Publisher::OUTCOME_RECORD),
+        Err(e) => tracing::error!(error = %e, "encoding an outcome failed"),
     }
-    Ok(buf.freeze())
 }
 
 fn body_error(e: crate::BoxError, limit: usize) -> ProxyError {

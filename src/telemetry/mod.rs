@@ -69,6 +69,8 @@ pub struct IngressMetrics {
     pub requests: IntCounterVec,
     /// `strangler_request_duration_seconds{route}`: from request head to response head.
     pub latency: HistogramVec,
+    /// `strangler_body_budget_exhausted_total{route}`: matched requests refused for the body budget.
+    pub budget_exhausted: IntCounterVec,
 }
 
 /// Signature verification.
@@ -143,6 +145,11 @@ impl Metrics {
                 &["route", "status", "outcome"],
             )?,
             latency: histogram("strangler_request_duration_seconds", "Time from request head to response head, by route.")?,
+            budget_exhausted: counter(
+                "strangler_body_budget_exhausted_total",
+                "Matched requests answered 503 body_budget_exhausted, their bodies unread.",
+                &["route"],
+            )?,
         };
         let verify = VerifyMetrics {
             failures: counter(

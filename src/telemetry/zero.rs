@@ -65,6 +65,7 @@ impl Metrics {
             self.routing.assignments.with_label_values(&[route, owner.as_str()]);
         }
         self.routing.outcome_timeouts.with_label_values(&[route]);
+        self.ingress.budget_exhausted.with_label_values(&[route]);
         for refusal in [ProxyError::AmbiguousPath, ProxyError::MethodNotAllowed(http::HeaderValue::from_static(""))] {
             self.routing.refusals.with_label_values(&[route, refusal.code()]);
         }

@@ -19,6 +19,7 @@ fn outcome(source: Source, status: u16, body: Value, body_encoding: BodyEncoding
         latency_ms: 1.0,
         at: String::new(),
         consumer: None,
+        truncated: false,
     }
 }
 

@@ -45,6 +45,7 @@ fn bump(f: &mut Figures, result: ParityResult) {
         ParityResult::LiveOk => &mut f.live_ok,
         ParityResult::LiveError => &mut f.live_error,
         ParityResult::LiveMissing => &mut f.live_missing,
+        ParityResult::Truncated => &mut f.truncated,
     };
     *n += 1;
 }

@@ -71,6 +71,15 @@ fn since_is_rounded_down_to_its_bucket() {
 }
 
 #[test]
+fn truncated_events_are_counted_apart_from_the_samples() {
+    let mut b = Buckets::default();
+    b.add(secs(10), ParityResult::Match, secs(10));
+    b.add(secs(10), ParityResult::Truncated, secs(10));
+    let f = b.sum(secs(0), secs(10));
+    assert_eq!((f.truncated, f.samples(), f.parity_ratio()), (1, 1, Some(1.0)));
+}
+
+#[test]
 fn the_trend_is_every_bucket_of_the_hour_oldest_first() {
     let mut b = Buckets::default();
     let now = secs(5000);
