@@ -30,6 +30,7 @@ use crate::publish::spool::{Fsync, Spool};
 use crate::publish::topics::{Maker, TopicSpec};
 use crate::publish::{self, Publisher};
 use crate::route::{RouteTable, Routes};
+use crate::telemetry::readiness::Readiness;
 use crate::telemetry::Metrics;
 
 mod running;
@@ -114,7 +115,6 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         create: cfg.kafka.create_topics,
         embedded: broker.clone(),
     };
-    topics.ensure(&wanted_topics(&cfg)).await.with_context(|| format!("creating topics on {brokers}"))?;
     let fixed = Fixed::of(&cfg);
 
     let kafka = &cfg.kafka;
@@ -135,6 +135,16 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         dedupe,
     })
     .context("creating the Kafka producers")?;
+    // Kafka unreachable at start-up must not keep the monolith's path down: serve at once, spool
+    // (when configured), and create the topics in the background once Kafka answers.
+    let reachable = broker.is_some() || publisher.kafka_reachable(Duration::from_secs(2)).await;
+    let (topics_ready, topics_up) = watch::channel(reachable);
+    let wanted = wanted_topics(&cfg);
+    if reachable {
+        topics.ensure(&wanted).await.with_context(|| format!("creating topics on {brokers}"))?;
+    } else {
+        publisher.start_unreachable();
+    }
 
     let dials = Arc::new(Dials::default());
     for r in &cfg.routes {
@@ -159,6 +169,11 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         audit.clone().run(brokers.clone(), kafka.librdkafka.clone(), stopped.clone()),
     )));
     background.push(tokio::spawn(log_exit("publisher supervisor", publisher.clone().supervise(stopped.clone()))));
+    if !reachable {
+        let failures = metrics.publish.topic_create_failures.clone();
+        let run = topics.clone().ensure_in_background(wanted, publisher.clone(), failures, topics_ready, stopped.clone());
+        background.push(tokio::spawn(log_exit("topic creation", run)));
+    }
     if let Some(spool) = spool.filter(|s| matches!(s.settings().fsync, Fsync::Every(_))) {
         background.push(tokio::spawn(sync_spool(spool, stopped.clone())));
     }
@@ -181,7 +196,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             group_id: cfg.comparator.group_id.clone(),
             topic: kafka.outcomes_topic.clone(),
         };
-        background.push(tokio::spawn(log_exit("comparator", comparator.run(input, stopped.clone()))));
+        let run = after_topics(topics_up.clone(), stopped.clone(), comparator.run(input, stopped.clone()));
+        background.push(tokio::spawn(log_exit("comparator", run)));
     }
 
     // Every replica reads the whole parity topic, whether or not it compares.
@@ -195,8 +211,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     // before the public listener accepts. With Kafka down it starts anyway (the monolith's path
     // must not need Kafka), on the file's initial states, and reports not ready until it has read
     // the control topic.
-    if !publisher.kafka_reachable(Duration::from_secs(2)).await {
-        tracing::error!(topic = %kafka.control_topic, "Kafka unreachable at start-up: serving the file's initial route states until the control topic can be read; not ready until then");
+    if !reachable {
+        tracing::error!(topic = %kafka.control_topic, "Kafka unreachable at start-up: serving at once on the file's initial route states until the control topic can be read; topics are created in the background");
     } else {
         if !control.wait_caught_up(CONTROL_CATCH_UP).await {
             let _ = stop.send(true);
@@ -226,7 +242,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         if routes.load().iter().any(|r| r.new_path.await_outcome.is_some()) {
             let run =
                 waiters.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.outcomes_topic.clone(), stopped.clone());
-            background.push(tokio::spawn(log_exit("outcome waiters", run)));
+            background.push(tokio::spawn(log_exit("outcome waiters", after_topics(topics_up.clone(), stopped.clone(), run))));
         }
         let listener =
             TcpListener::bind(cfg.server.listen).await.with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
@@ -287,6 +303,12 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         parity: parity.clone(),
         access,
         reloader: reloader.clone(),
+        readiness: Readiness {
+            public: (opts.role == Role::Proxy).then_some(public_addr),
+            spool: publisher.spool().cloned(),
+            requires_kafka: cfg.admin.ready_requires_kafka,
+            legacy: cfg.legacy.url.clone(),
+        },
     });
     background.push(tokio::spawn(admin_api::serve(admin_listener, api, serve_opts, stopped)));
     tracing::info!(%public_addr, %admin_addr, %brokers, role = ?opts.role, "strangler started");
@@ -349,6 +371,19 @@ async fn sync_spool(spool: Arc<Spool>, mut stop: watch::Receiver<bool>) {
             tracing::error!(error = %e, "spool fsync failed");
         }
     }
+}
+
+/// Runs `task` once the topics exist (at once unless Kafka was unreachable at start-up).
+async fn after_topics(
+    mut ready: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+    task: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        r = ready.wait_for(|r| *r) => if r.is_err() { return Ok(()) },
+        _ = stop.wait_for(|s| *s) => return Ok(()),
+    }
+    task.await
 }
 
 async fn log_exit(what: &'static str, task: impl std::future::Future<Output = anyhow::Result<()>>) {

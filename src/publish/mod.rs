@@ -18,7 +18,7 @@ mod spooling;
 pub mod topics;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -80,6 +80,8 @@ struct Inner {
     order: AtomicU64,
     /// Delivery reports not yet settled (spooled, counted or dead-lettered).
     unsettled: AtomicUsize,
+    /// False from a start-up with Kafka unreachable until the topics were created.
+    topics_ready: AtomicBool,
 }
 
 fn outgoing(event: &CanonicalEvent) -> Outgoing<'_> {
@@ -109,6 +111,7 @@ impl Publisher {
             // Seeded from the clock so events spooled after a restart sort after older ones.
             order: AtomicU64::new(spooling::now_ms() * 1000),
             unsettled: AtomicUsize::new(0),
+            topics_ready: AtomicBool::new(true),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -129,7 +132,7 @@ impl Publisher {
     /// Why new events should queue behind the spool instead of going to Kafka now, if they should.
     fn spooling(&self) -> Option<FailReason> {
         let spool = self.inner.spool.as_ref()?;
-        if self.inner.health.is_down() {
+        if !self.kafka_up() {
             Some(FailReason::KafkaDown)
         } else if !spool.is_empty() {
             Some(FailReason::SpoolDraining)
@@ -212,7 +215,7 @@ impl Publisher {
     /// Records are not spooled: while every broker is down they are counted and skipped at once.
     pub fn send_record(&self, topic: &str, key: &str, value: Vec<u8>, kind: &'static str) {
         let metrics = self.inner.metrics.clone();
-        if self.inner.health.is_down() {
+        if !self.kafka_up() {
             metrics.records_failed.with_label_values(&[kind]).inc();
             tracing::debug!(kind, key, "record skipped: kafka is down");
             return;
@@ -241,7 +244,8 @@ impl Publisher {
         let m = &self.inner.metrics;
         m.dedupe_entries.set(self.inner.dedupe.len() as i64);
         m.queue_depth.set(i64::from(self.shadow().in_flight_count() + self.live().in_flight_count()));
-        m.kafka_up.set(i64::from(!self.inner.health.is_down()));
+        m.kafka_up.set(i64::from(self.kafka_up()));
+        m.topics_ready.set(i64::from(self.inner.topics_ready.load(Ordering::Acquire)));
         if let Some(spool) = &self.inner.spool {
             let stats = spool.stats();
             m.spool_bytes.set(stats.bytes as i64);
@@ -249,6 +253,36 @@ impl Publisher {
             let age = stats.oldest_spooled_at_ms.map_or(0.0, |at| (spooling::now_ms().saturating_sub(at)) as f64 / 1000.0);
             m.spool_oldest_age.set(age);
         }
+    }
+
+    /// True when events can be published: the topics exist and the producer does not report every
+    /// broker down.
+    pub fn kafka_up(&self) -> bool {
+        !self.inner.health.is_down() && self.inner.topics_ready.load(Ordering::Acquire)
+    }
+
+    /// Whether librdkafka (or start-up) found every broker down.
+    pub fn kafka_down(&self) -> bool {
+        self.inner.health.is_down()
+    }
+
+    /// Start-up found Kafka unreachable: treat it as down (events go to the spool) until a probe
+    /// answers, and hold events back until [`Publisher::set_topics_ready`].
+    pub fn start_unreachable(&self) {
+        self.inner.topics_ready.store(false, Ordering::Release);
+        self.inner.health.set_down();
+    }
+
+    /// The topics exist: events may go to Kafka (and the spool be replayed).
+    pub fn set_topics_ready(&self) {
+        self.inner.topics_ready.store(true, Ordering::Release);
+        self.inner.metrics.topics_ready.set(1);
+        self.inner.health.changed.notify_one();
+    }
+
+    /// The spool, if one is configured.
+    pub fn spool(&self) -> Option<&Arc<Spool>> {
+        self.inner.spool.as_ref()
     }
 
     /// True when broker metadata can be fetched within `timeout`.

@@ -44,7 +44,7 @@ impl Publisher {
                     health.set_up();
                     busy = true;
                 }
-            } else if self.inner.spool.as_ref().is_some_and(|s| !s.is_empty()) {
+            } else if self.kafka_up() && self.inner.spool.as_ref().is_some_and(|s| !s.is_empty()) {
                 match self.replay_batch().await {
                     Ok(n) => busy = n > 0,
                     Err(e) => tracing::warn!(error = %e, "spool replay paused"),

@@ -57,6 +57,15 @@ pub struct Entry {
     pub order: u64,
 }
 
+/// Why [`Spool::health`] says the spool cannot take events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpoolHealth {
+    /// At or above 95 % of `max_bytes`.
+    Full,
+    /// The last append failed, or the directory cannot be written.
+    Unwritable,
+}
+
 /// When appended data is fsynced.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Fsync {
@@ -82,6 +91,8 @@ pub struct Settings {
     pub max_bytes: u64,
     pub fsync: Fsync,
     pub when_full: WhenFull,
+    /// `spool.write_ahead`: every shadow event is appended before the sender is answered.
+    pub write_ahead: bool,
 }
 
 /// What [`Spool::open`] found, after repair.
@@ -149,6 +160,8 @@ pub struct Spool {
     state: Mutex<State>,
     /// Un-acked entries, for a lock-free [`Spool::is_empty`].
     records: AtomicU64,
+    /// The last append failed on I/O (cleared by the next one that succeeds).
+    write_failed: std::sync::atomic::AtomicBool,
     /// Held open with an exclusive advisory lock: one process per spool directory.
     _lock: std::fs::File,
 }
@@ -161,7 +174,8 @@ impl Spool {
         let opened = Opened { records: state.records.len() as u64, bytes: state.bytes, torn_tails };
         let segment_bytes = (settings.max_bytes / 8).clamp(4096, 64 << 20);
         let records = AtomicU64::new(opened.records);
-        let spool = Spool { settings, segment_bytes, records, state: Mutex::new(state), _lock: lock };
+        let write_failed = Default::default();
+        let spool = Spool { settings, segment_bytes, records, write_failed, state: Mutex::new(state), _lock: lock };
         Ok((spool, opened))
     }
 
@@ -195,6 +209,7 @@ impl Spool {
         let appended = st.append(&mut frame, entry.spooled_at_ms, self.segment_bytes);
         self.records.store(st.records.len() as u64, Ordering::Release);
         drop(st);
+        self.write_failed.store(matches!(appended, Err(SpoolError::Io { .. })), Ordering::Release);
         match appended {
             Ok(seq) => Ok(Appended { seq, evicted }),
             Err(e) => {
@@ -261,6 +276,25 @@ impl Spool {
             self.lock().redirty();
         }
         flushed
+    }
+
+    /// Why the spool could not take an event now, if it could not: filled to 95 % of
+    /// `max_bytes`, its last append failed on I/O, or a probe file cannot be written in its
+    /// directory. For readiness.
+    pub fn health(&self) -> Result<(), SpoolHealth> {
+        let bytes = self.lock().bytes;
+        if bytes.saturating_mul(100) >= self.settings.max_bytes.saturating_mul(95) {
+            return Err(SpoolHealth::Full);
+        }
+        if self.write_failed.load(Ordering::Acquire) {
+            return Err(SpoolHealth::Unwritable);
+        }
+        let probe = self.settings.dir.join("probe");
+        let written = std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe));
+        written.map_err(|e| {
+            tracing::warn!(path = %probe.display(), error = %e, "spool directory not writable");
+            SpoolHealth::Unwritable
+        })
     }
 
     pub fn settings(&self) -> &Settings {
