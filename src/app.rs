@@ -133,6 +133,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         spool: spool.clone(),
         metrics: metrics.publish.clone(),
         dedupe,
+        topics: cfg.routes.iter().map(|r| r.topic.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
     })
     .context("creating the Kafka producers")?;
     // Kafka unreachable at start-up must not keep the monolith's path down: serve at once, spool

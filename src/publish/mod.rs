@@ -16,6 +16,7 @@ pub mod replay;
 pub mod spool;
 mod spooling;
 pub mod topics;
+mod write_ahead;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -44,6 +45,8 @@ pub struct Settings {
     pub spool: Option<Arc<Spool>>,
     pub metrics: PublishMetrics,
     pub dedupe: Arc<Dedupe>,
+    /// The routes' topics: write-ahead mode records their end offsets before sending anything.
+    pub topics: Vec<String>,
 }
 
 /// A live event that was not acknowledged.
@@ -82,6 +85,8 @@ struct Inner {
     unsettled: AtomicUsize,
     /// False from a start-up with Kafka unreachable until the topics were created.
     topics_ready: AtomicBool,
+    /// `spool.write_ahead`: every shadow event goes through the spool first.
+    wal: Option<write_ahead::Wal>,
 }
 
 fn outgoing(event: &CanonicalEvent) -> Outgoing<'_> {
@@ -96,9 +101,12 @@ impl Publisher {
         live_overrides.insert("message.timeout.ms".into(), s.live_timeout.as_millis().max(1).to_string());
         let live_config = producer::producer_config(&s.brokers, &live_overrides);
         let max_message = s.librdkafka.get("message.max.bytes").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1_000_000);
-        let inner = Inner {
-            shadow: RwLock::new(Arc::new(producer::create(&shadow_config, health.clone())?)),
-            live: RwLock::new(Arc::new(producer::create(&live_config, health.clone())?)),
+        let shadow = Arc::new(producer::create(&shadow_config, health.clone())?);
+        let live = Arc::new(producer::create(&live_config, health.clone())?);
+        let wal_spool = s.spool.clone().filter(|sp| sp.settings().write_ahead);
+        let inner = Arc::new_cyclic(|me| Inner {
+            shadow: RwLock::new(shadow),
+            live: RwLock::new(live),
             shadow_config,
             live_config,
             client_config: producer::client_config(&s.brokers, &s.librdkafka),
@@ -112,8 +120,9 @@ impl Publisher {
             order: AtomicU64::new(spooling::now_ms() * 1000),
             unsettled: AtomicUsize::new(0),
             topics_ready: AtomicBool::new(true),
-        };
-        Ok(Self { inner: Arc::new(inner) })
+            wal: wal_spool.map(|spool| write_ahead::Wal::start(spool, s.topics.clone(), me.clone())),
+        });
+        Ok(Self { inner })
     }
 
     fn shadow(&self) -> Arc<Producer> {
@@ -132,9 +141,13 @@ impl Publisher {
     /// Why new events should queue behind the spool instead of going to Kafka now, if they should.
     fn spooling(&self) -> Option<FailReason> {
         let spool = self.inner.spool.as_ref()?;
+        let backlog = match &self.inner.wal {
+            Some(wal) => wal.backlog(),
+            None => !spool.is_empty(),
+        };
         if !self.kafka_up() {
             Some(FailReason::KafkaDown)
-        } else if !spool.is_empty() {
+        } else if backlog {
             Some(FailReason::SpoolDraining)
         } else {
             None
@@ -146,6 +159,9 @@ impl Publisher {
     /// to the spool, so a process kill cannot lose a spooled event whose request was answered.
     pub async fn publish(&self, route: &str, event: CanonicalEvent) {
         let order = self.inner.order.fetch_add(1, Ordering::Relaxed);
+        if self.inner.wal.is_some() && self.publish_ahead(route, &event, order).await {
+            return;
+        }
         if let Some(reason) = self.spooling() {
             self.spool_event(route, &event, order, false, None, reason).await;
             return;
@@ -312,6 +328,8 @@ impl Publisher {
         while self.inner.unsettled.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        // Write-ahead events are in the spool already: wait only for their acks to be recorded.
+        self.settle_inflight(Duration::from_secs(5)).await;
         if let Some(spool) = &self.inner.spool {
             if let Err(e) = spool.sync() {
                 tracing::error!(error = %e, "syncing the spool at exit");

@@ -27,6 +27,7 @@ mod recover;
 mod state;
 #[cfg(test)]
 mod tests;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,7 +36,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use cursor::Offsets;
 use state::State;
+pub use wal::AckedAt;
 
 /// One spooled event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -181,6 +184,17 @@ impl Spool {
 
     /// Appends `entry`; it survives the process's death once this returns.
     pub fn append(&self, entry: &Entry) -> Result<Appended, SpoolError> {
+        let mut st = self.lock();
+        let appended = self.append_locked(&mut st, entry, true);
+        self.records.store(st.records.len() as u64, Ordering::Release);
+        drop(st);
+        self.write_failed.store(matches!(appended, Err(SpoolError::Io { .. })), Ordering::Release);
+        appended
+    }
+
+    /// Appends one entry under the lock; with `sync_now` false a durable spool defers the fsync
+    /// to the caller (group commit).
+    fn append_locked(&self, st: &mut State, entry: &Entry, sync_now: bool) -> Result<Appended, SpoolError> {
         let mut frame = frame::encode(entry)?;
         let needed = frame.len();
         let max_bytes = self.settings.max_bytes;
@@ -188,34 +202,28 @@ impl Spool {
         if needed > max_bytes {
             return Err(full);
         }
-        let mut st = self.lock();
         let mut evicted = Vec::new();
+        let lost = |evicted: &[Entry]| {
+            for lost in evicted {
+                tracing::error!(route = %lost.route, event_id = %lost.id, "spool: entry evicted before a failed append");
+            }
+        };
         while st.bytes + needed > max_bytes {
             if self.settings.when_full == WhenFull::DropNewest || st.segments.is_empty() {
                 return Err(full);
             }
             match st.evict_oldest() {
-                Ok(lost) => evicted.extend(lost),
+                Ok(gone) => evicted.extend(gone),
                 Err(e) => {
-                    self.records.store(st.records.len() as u64, Ordering::Release);
-                    drop(st);
-                    for lost in &evicted {
-                        tracing::error!(route = %lost.route, event_id = %lost.id, "spool: entry evicted before a failed append");
-                    }
+                    lost(&evicted);
                     return Err(e);
                 }
             }
         }
-        let appended = st.append(&mut frame, entry.spooled_at_ms, self.segment_bytes);
-        self.records.store(st.records.len() as u64, Ordering::Release);
-        drop(st);
-        self.write_failed.store(matches!(appended, Err(SpoolError::Io { .. })), Ordering::Release);
-        match appended {
+        match st.append_with(&mut frame, entry.spooled_at_ms, self.segment_bytes, sync_now) {
             Ok(seq) => Ok(Appended { seq, evicted }),
             Err(e) => {
-                for lost in &evicted {
-                    tracing::error!(route = %lost.route, event_id = %lost.id, "spool: entry evicted before a failed append");
-                }
+                lost(&evicted);
                 Err(e)
             }
         }

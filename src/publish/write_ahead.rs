@@ -1,0 +1,343 @@
+//! Write-ahead mode (`spool.write_ahead = true`): every shadow event is appended to the spool
+//! before the sender is answered, and acked there once Kafka acknowledges it.
+//!
+//! - **Group commit**: [`Wal::commit`] hands the entry to one committer task; entries that arrive
+//!   while a batch is being written form the next batch: one write each, one fsync per batch
+//!   (under `fsync = "always"`).
+//! - **Acks**: events sent live carry their seq; librdkafka's delivery reports come back in its
+//!   order on one channel, and the acker acks them in the spool with the offset Kafka wrote each
+//!   at, so the cursor records per partition an offset below every event acknowledged but not yet
+//!   acked in the cursor.
+//! - **Backlog**: an event not sent live (Kafka down, or older events not yet settled) stays in
+//!   the spool; the supervisor stops live sends, waits for what is in flight to settle, and
+//!   replays the backlog in order. Every replayed event is first looked for on Kafka from the
+//!   cursor's offsets, so what a killed process had published is not published again.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::producer::{self, Logged, Report};
+use super::spool::{AckedAt, Appended, Entry, Spool, SpoolError};
+use super::spooling::entry_event;
+use super::{failure, persisted, FailReason, Inner, Publisher};
+use crate::event::CanonicalEvent;
+
+/// Most entries one group commit writes.
+const MAX_BATCH: usize = 1024;
+/// Spooled events replayed per round.
+const REPLAY_BATCH: usize = 500;
+
+type Commit = (Entry, oneshot::Sender<Result<Appended, SpoolError>>);
+
+pub(super) struct Wal {
+    spool: Arc<Spool>,
+    commits: mpsc::UnboundedSender<Commit>,
+    reports: mpsc::UnboundedSender<Logged>,
+    state: Mutex<State>,
+    /// Wakes whoever waits for in-flight events to settle.
+    pub settled: tokio::sync::Notify,
+    /// The topics whose end offsets are recorded before anything is sent.
+    topics: Vec<String>,
+}
+
+#[derive(Default)]
+struct State {
+    /// New events may go to Kafka at once (no backlog, baseline recorded).
+    live: bool,
+    /// Sent live, not yet settled: seq → (route, event).
+    inflight: BTreeMap<u64, (String, CanonicalEvent)>,
+    baselined: bool,
+}
+
+impl Wal {
+    /// Starts the committer and the acker. `inner` is the publisher that owns this log.
+    pub(super) fn start(spool: Arc<Spool>, topics: Vec<String>, inner: Weak<Inner>) -> Wal {
+        let (commits, rx) = mpsc::unbounded_channel();
+        tokio::spawn(committer(spool.clone(), rx));
+        let (reports, rx) = mpsc::unbounded_channel();
+        tokio::spawn(acker(inner, rx));
+        Wal { spool, commits, reports, state: Mutex::new(State::default()), settled: Default::default(), topics }
+    }
+
+    /// Appends `entry` (group commit); returns once it is written (and fsynced under `always`).
+    pub(super) async fn commit(&self, entry: Entry) -> Result<Appended, SpoolError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || SpoolError::Encode { reason: "the spool committer stopped".into() };
+        self.commits.send((entry, tx)).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn inflight(&self) -> usize {
+        self.lock().inflight.len()
+    }
+
+    /// Un-acked entries that are not in flight: events waiting for a replay.
+    pub(super) fn backlog(&self) -> bool {
+        let st = self.lock();
+        self.spool.pending_count() > st.inflight.len() as u64
+    }
+}
+
+async fn committer(spool: Arc<Spool>, mut rx: mpsc::UnboundedReceiver<Commit>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let (entries, waiters): (Vec<Entry>, Vec<_>) = batch.into_iter().unzip();
+        let s = spool.clone();
+        let results = match tokio::task::spawn_blocking(move || s.append_batch(&entries)).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::error!(error = %e, "spool group commit panicked");
+                continue;
+            }
+        };
+        for (waiter, result) in waiters.into_iter().zip(results) {
+            let _ = waiter.send(result);
+        }
+    }
+}
+
+async fn acker(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Logged>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        Publisher { inner }.settle_ahead(batch).await;
+    }
+}
+
+impl Publisher {
+    fn wal(&self) -> Option<&Wal> {
+        self.inner.wal.as_ref()
+    }
+
+    /// Write-ahead publish: appends, then sends at once unless a backlog must go first.
+    /// Returns `false` when the spool could not take it (the caller publishes it the usual way).
+    pub(super) async fn publish_ahead(&self, route: &str, event: &CanonicalEvent, order: u64) -> bool {
+        let Some(wal) = self.wal() else { return false };
+        let entry = Entry {
+            route: route.to_string(),
+            id: event.id.clone(),
+            topic: event.topic.clone(),
+            key: event.key.clone(),
+            headers: event.headers.clone(),
+            value: event.value.to_vec(),
+            possibly_persisted: false,
+            partition: None,
+            spooled_at_ms: super::spooling::now_ms(),
+            order,
+        };
+        let appended = match wal.commit(entry).await {
+            Ok(appended) => appended,
+            Err(e) => {
+                tracing::error!(route, event_id = %event.id, error = %e, "write-ahead append failed; publishing without it");
+                return false;
+            }
+        };
+        self.evicted(appended.evicted);
+        let seq = appended.seq;
+        // Decided under the lock the supervisor takes to stop live sends: an event either goes
+        // in flight here or stays for the replay, never both.
+        let went = {
+            let mut st = wal.lock();
+            if !(st.live && self.kafka_up()) {
+                None
+            } else {
+                st.inflight.insert(seq, (route.to_string(), event.clone()));
+                let sent = producer::send_logged(&self.shadow(), &super::outgoing(event), seq, &wal.reports);
+                if sent.is_err() {
+                    st.inflight.remove(&seq);
+                    st.live = false;
+                }
+                Some(sent)
+            }
+        };
+        match went {
+            None => {
+                let reason = if self.kafka_up() { FailReason::SpoolDraining } else { FailReason::KafkaDown };
+                self.inner.metrics.spooled.with_label_values(&[route, reason.as_str()]).inc();
+                self.inner.health.changed.notify_one();
+            }
+            Some(Ok(())) => {}
+            Some(Err(error)) => {
+                self.inner.metrics.failed.with_label_values(&[route, FailReason::of(&error).as_str()]).inc();
+                if let Some(why) = failure::permanent(&error) {
+                    self.dead_letter(route, event, why, &error).await;
+                    let spool = wal.spool.clone();
+                    let _ = tokio::task::spawn_blocking(move || spool.ack(&[seq])).await;
+                }
+                self.inner.health.changed.notify_one();
+            }
+        }
+        true
+    }
+
+    /// Settles delivery reports of write-ahead events, in librdkafka's order.
+    async fn settle_ahead(&self, batch: Vec<Logged>) {
+        let Some(wal) = self.wal() else { return };
+        let metrics = &self.inner.metrics;
+        let mut acked = Vec::new();
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut dead = Vec::new();
+        for l in batch {
+            seqs.push(l.seq);
+            let taken = wal.lock().inflight.get(&l.seq).cloned();
+            let route = taken.as_ref().map_or("", |(r, _)| r.as_str());
+            match (l.report, l.at) {
+                (Report::Acked, Some((topic, partition, offset))) => {
+                    metrics.published.with_label_values(&[route]).inc();
+                    acked.push(AckedAt { seq: l.seq, topic, partition, offset });
+                }
+                (Report::Acked, None) => {}
+                (Report::Failed { error, .. }, _) => {
+                    metrics.failed.with_label_values(&[route, FailReason::of(&error).as_str()]).inc();
+                    match (failure::permanent(&error), taken) {
+                        (Some(why), Some((route, event))) => {
+                            self.dead_letter(&route, &event, why, &error).await;
+                            dead.push(l.seq);
+                        }
+                        // Stays in the spool: stop live sends so the replay keeps the order.
+                        _ => wal.lock().live = false,
+                    }
+                }
+            }
+        }
+        let spool = wal.spool.clone();
+        let stored = tokio::task::spawn_blocking(move || spool.ack_at(&acked).and_then(|()| spool.ack(&dead))).await;
+        if !matches!(stored, Ok(Ok(()))) {
+            tracing::error!(?stored, "write-ahead: acking in the spool failed; those events will be checked and replayed");
+        }
+        let mut st = wal.lock();
+        for seq in seqs {
+            st.inflight.remove(&seq);
+        }
+        drop(st);
+        wal.settled.notify_waiters();
+        self.inner.health.changed.notify_one();
+    }
+
+    fn evicted(&self, lost: Vec<Entry>) {
+        for lost in lost {
+            self.inner.metrics.dropped.with_label_values(&[&lost.route, "spool_evicted"]).inc();
+            tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
+            self.inner.dedupe.forget(&super::dedupe::Dedupe::key(&lost.route, &lost.id));
+        }
+    }
+
+    /// One supervisor round in write-ahead mode, Kafka being up. Returns whether it did work.
+    pub(super) async fn supervise_ahead(&self) -> anyhow::Result<bool> {
+        let Some(wal) = self.wal() else { return Ok(false) };
+        if !wal.lock().baselined {
+            // Before anything is sent: where recovery must read from in partitions with no acks yet.
+            let ends = persisted::end_offsets(&self.inner.client_config, wal.topics.clone()).await?;
+            let spool = wal.spool.clone();
+            tokio::task::spawn_blocking(move || spool.add_missing_offsets(&ends)).await??;
+            wal.lock().baselined = true;
+        }
+        {
+            let mut st = wal.lock();
+            if wal.spool.pending_count() <= st.inflight.len() as u64 {
+                st.live = true;
+                return Ok(false);
+            }
+            // A backlog: nothing new goes live until it is replayed, in order.
+            st.live = false;
+            if !st.inflight.is_empty() {
+                return Ok(false);
+            }
+        }
+        self.replay_ahead().await.map(|n| n > 0)
+    }
+
+    /// Replays up to [`REPLAY_BATCH`] entries, nothing being in flight: skips those already on
+    /// Kafka (read from the cursor's offsets), sends the rest, acks what Kafka acknowledged.
+    async fn replay_ahead(&self) -> anyhow::Result<usize> {
+        let Some(wal) = self.wal() else { return Ok(0) };
+        let spool = wal.spool.clone();
+        let reader = spool.clone();
+        let mut batch = tokio::task::spawn_blocking(move || reader.pending(REPLAY_BATCH)).await??;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        batch.sort_by_key(|(seq, e)| (e.order, *seq));
+        let suspects = batch.iter().map(|(_, e)| (e.topic.clone(), e.id.clone())).collect();
+        let on_kafka: HashSet<String> = persisted::find_from(&self.inner.client_config, suspects, spool.offsets()).await?;
+        let metrics = &self.inner.metrics;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let shadow = self.shadow();
+        let mut skipped = Vec::new();
+        let mut sent = BTreeMap::new();
+        for (seq, e) in &batch {
+            if on_kafka.contains(&e.id) {
+                metrics.replayed.with_label_values(&["already_on_kafka"]).inc();
+                skipped.push(*seq);
+                continue;
+            }
+            let out = producer::Outgoing { topic: &e.topic, key: e.key.as_bytes(), value: &e.value, headers: &e.headers };
+            match producer::send_logged(&shadow, &out, *seq, &tx) {
+                Ok(()) => {
+                    sent.insert(*seq, e);
+                }
+                Err(_) => break, // queue full: the rest waits for the next round, in order
+            }
+        }
+        drop(tx);
+        let mut acked = Vec::new();
+        let mut dead = skipped;
+        let mut interrupted = None;
+        while let Some(l) = rx.recv().await {
+            let Some(e) = sent.get(&l.seq) else { continue };
+            match (l.report, l.at) {
+                (Report::Acked, Some((topic, partition, offset))) => {
+                    metrics.replayed.with_label_values(&["published"]).inc();
+                    metrics.published.with_label_values(&[&e.route]).inc();
+                    acked.push(AckedAt { seq: l.seq, topic, partition, offset });
+                }
+                (Report::Acked, None) => {}
+                (Report::Failed { error, .. }, _) => match failure::permanent(&error) {
+                    Some(why) => {
+                        self.dead_letter(&e.route, &entry_event(e), why, &error).await;
+                        metrics.replayed.with_label_values(&["dead_lettered"]).inc();
+                        dead.push(l.seq);
+                    }
+                    None => interrupted = Some(error.to_string()),
+                },
+            }
+        }
+        let settled = acked.len() + dead.len();
+        tokio::task::spawn_blocking(move || spool.ack_at(&acked).and_then(|()| spool.ack(&dead))).await??;
+        match interrupted {
+            Some(e) => anyhow::bail!("kafka failed again during replay ({settled} settled): {e}"),
+            None => Ok(settled),
+        }
+    }
+
+    /// Waits (at most `within`) until no write-ahead event is in flight.
+    pub(super) async fn settle_inflight(&self, within: Duration) {
+        let Some(wal) = self.wal() else { return };
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = wal.settled.notified();
+            if wal.inflight() == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+}
