@@ -50,6 +50,11 @@ struct State {
     /// Sent live, not yet settled: seq → (route, event).
     inflight: BTreeMap<u64, (String, CanonicalEvent)>,
     baselined: bool,
+    /// Entries below this were in the spool when it was opened: a killed process may have
+    /// published them, so replay looks for them on Kafka first.
+    recovered_below: u64,
+    /// Entries whose live send failed: Kafka may hold them (possibly persisted).
+    failed: std::collections::BTreeSet<u64>,
 }
 
 impl Wal {
@@ -59,7 +64,8 @@ impl Wal {
         tokio::spawn(committer(spool.clone(), rx));
         let (reports, rx) = mpsc::unbounded_channel();
         tokio::spawn(acker(inner, rx));
-        Wal { spool, commits, reports, state: Mutex::new(State::default()), settled: Default::default(), topics }
+        let state = State { recovered_below: spool.next_seq(), ..State::default() };
+        Wal { spool, commits, reports, state: Mutex::new(state), settled: Default::default(), topics }
     }
 
     /// Appends `entry` (group commit); returns once it is written (and fsynced under `always`).
@@ -210,8 +216,13 @@ impl Publisher {
                             self.dead_letter(&route, &event, why, &error).await;
                             dead.push(l.seq);
                         }
-                        // Stays in the spool: stop live sends so the replay keeps the order.
-                        _ => wal.lock().live = false,
+                        // Stays in the spool: stop live sends so the replay keeps the order, and
+                        // look for it on Kafka before resending.
+                        _ => {
+                            let mut st = wal.lock();
+                            st.live = false;
+                            st.failed.insert(l.seq);
+                        }
                     }
                 }
             }
@@ -274,8 +285,17 @@ impl Publisher {
             return Ok(0);
         }
         batch.sort_by_key(|(seq, e)| (e.order, *seq));
-        let suspects = batch.iter().map(|(_, e)| (e.topic.clone(), e.id.clone())).collect();
-        let on_kafka: HashSet<String> = persisted::find_from(&self.inner.client_config, suspects, spool.offsets()).await?;
+        // Only what may have been sent is looked for: recovered at start-up, or failed in flight.
+        let suspects: Vec<(String, String)> = {
+            let st = wal.lock();
+            let maybe_sent = |seq: &u64| *seq < st.recovered_below || st.failed.contains(seq);
+            batch.iter().filter(|(seq, _)| maybe_sent(seq)).map(|(_, e)| (e.topic.clone(), e.id.clone())).collect()
+        };
+        let on_kafka: HashSet<String> = if suspects.is_empty() {
+            HashSet::new()
+        } else {
+            persisted::find_from(&self.inner.client_config, suspects, spool.offsets()).await?
+        };
         let metrics = &self.inner.metrics;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let shadow = self.shadow();
@@ -319,6 +339,12 @@ impl Publisher {
             }
         }
         let settled = acked.len() + dead.len();
+        {
+            let mut st = wal.lock();
+            for seq in acked.iter().map(|a| a.seq).chain(dead.iter().copied()) {
+                st.failed.remove(&seq);
+            }
+        }
         tokio::task::spawn_blocking(move || spool.ack_at(&acked).and_then(|()| spool.ack(&dead))).await??;
         match interrupted {
             Some(e) => anyhow::bail!("kafka failed again during replay ({settled} settled): {e}"),

@@ -83,6 +83,15 @@ async fn one_life(file: &Path, log: std::path::PathBuf, life: usize) -> Vec<Stri
         .collect();
     let enough = || async { answered.load(Ordering::Acquire) >= PER_LIFE };
     assert!(eventually(Duration::from_secs(60), enough).await, "life {life}: the replica served its load");
+    let text =
+        String::from_utf8_lossy(&send(Method::GET, &format!("{}/metrics", replica.admin), &[], "").await.body).into_owned();
+    let replayed = |r: &str| metric(&text, "strangler_spool_replayed_total", &[("result", r)]);
+    println!(
+        "life {life}: replayed at start {} (already on Kafka, skipped: {}); spool records at kill ~{}",
+        replayed("published"),
+        replayed("already_on_kafka"),
+        metric(&text, "strangler_spool_records", &[])
+    );
     replica.signal("-KILL");
     stop.store(true, Ordering::Release);
     let mut ok = Vec::new();
@@ -97,6 +106,7 @@ async fn one_life(file: &Path, log: std::path::PathBuf, life: usize) -> Vec<Stri
 /// 2xx with how many times each is on Kafka once the last replica's spool is empty.
 async fn kill_loop(write_ahead: bool) -> (Vec<String>, HashMap<String, usize>) {
     let dir = tempfile::tempdir().unwrap();
+    println!("kill loop (write_ahead = {write_ahead}) in {}", dir.path().display());
     let tansu = Tansu::start();
     let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     monolith.release_held();
@@ -134,6 +144,9 @@ async fn kill_loop(write_ahead: bool) -> (Vec<String>, HashMap<String, usize>) {
     let mut count: HashMap<String, usize> = HashMap::new();
     for m in &records {
         *count.entry(header(m, "ce_id").expect("ce_id")).or_default() += 1;
+    }
+    if std::env::var_os("STRANGLER_KEEP_LOGS").is_some() {
+        let _ = dir.keep();
     }
     (accepted, count)
 }

@@ -79,6 +79,11 @@ impl Spool {
         Ok(())
     }
 
+    /// The seq the next append gets.
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
     /// Un-acked entries.
     pub fn pending_count(&self) -> u64 {
         self.records.load(Ordering::Acquire)
