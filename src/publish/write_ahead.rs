@@ -84,6 +84,15 @@ impl Wal {
         self.lock().inflight.len()
     }
 
+    /// No entry Kafka may hold is pending except those at or below `resolved` (being acked now):
+    /// nothing failed in flight, and nothing recovered at start-up is still waiting.
+    fn no_suspects(&self, resolved: u64) -> bool {
+        let st = self.lock();
+        let recovered_done = resolved.saturating_add(1) >= st.recovered_below
+            || self.spool.oldest_pending().is_none_or(|oldest| oldest >= st.recovered_below);
+        st.failed.is_empty() && recovered_done
+    }
+
     /// Un-acked entries that are not in flight: events waiting for a replay.
     pub(super) fn backlog(&self) -> bool {
         let st = self.lock();
@@ -199,6 +208,7 @@ impl Publisher {
         let mut acked = Vec::new();
         let mut seqs = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
+        let mut failures = false;
         for l in batch {
             seqs.push(l.seq);
             let taken = wal.lock().inflight.get(&l.seq).cloned();
@@ -210,6 +220,7 @@ impl Publisher {
                 }
                 (Report::Acked, None) => {}
                 (Report::Failed { error, .. }, _) => {
+                    failures = true;
                     metrics.failed.with_label_values(&[route, FailReason::of(&error).as_str()]).inc();
                     match (failure::permanent(&error), taken) {
                         (Some(why), Some((route, event))) => {
@@ -228,7 +239,8 @@ impl Publisher {
             }
         }
         let spool = wal.spool.clone();
-        let stored = tokio::task::spawn_blocking(move || spool.ack_at(&acked).and_then(|()| spool.ack(&dead))).await;
+        let quiet = !failures && wal.no_suspects(0);
+        let stored = tokio::task::spawn_blocking(move || spool.ack_at(&acked, quiet).and_then(|()| spool.ack(&dead))).await;
         if !matches!(stored, Ok(Ok(()))) {
             tracing::error!(?stored, "write-ahead: acking in the spool failed; those events will be checked and replayed");
         }
@@ -318,7 +330,7 @@ impl Publisher {
         drop(tx);
         let mut acked = Vec::new();
         let mut dead = skipped;
-        let mut interrupted = None;
+        let mut interrupted = (sent.len() + dead.len() < batch.len()).then(|| "librdkafka's queue is full".to_string());
         while let Some(l) = rx.recv().await {
             let Some(e) = sent.get(&l.seq) else { continue };
             match (l.report, l.at) {
@@ -345,7 +357,11 @@ impl Publisher {
                 st.failed.remove(&seq);
             }
         }
-        tokio::task::spawn_blocking(move || spool.ack_at(&acked).and_then(|()| spool.ack(&dead))).await??;
+        // Entries after this batch all have higher seqs: offsets may move only if none of them,
+        // and nothing in this batch, may already be on Kafka.
+        let last = batch.iter().map(|(seq, _)| *seq).max().unwrap_or(0);
+        let quiet = interrupted.is_none() && wal.no_suspects(last);
+        tokio::task::spawn_blocking(move || spool.ack_at(&acked, quiet).and_then(|()| spool.ack(&dead))).await??;
         match interrupted {
             Some(e) => anyhow::bail!("kafka failed again during replay ({settled} settled): {e}"),
             None => Ok(settled),

@@ -179,31 +179,33 @@ async fn without_write_ahead_sigkill_at_load_loses_what_librdkafka_held_reported
 }
 
 /// Produces one event as strangler would (key, `ce_id` header) and waits for its acknowledgement.
-async fn produce(brokers: &str, topic: &str, id: &str, key: &str, value: &[u8]) {
+async fn produce(producer: &rdkafka::producer::FutureProducer, topic: &str, id: &str, key: &str, value: &[u8]) {
     use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    use rdkafka::producer::FutureRecord;
     let headers = OwnedHeaders::new().insert(Header { key: "ce_id", value: Some(id) });
     let record = FutureRecord::to(topic).key(key).payload(value).headers(headers);
     producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
 }
 
-/// The gap SIGKILL can land in, built on purpose: Kafka acknowledged three events the cursor does
-/// not record as acked. The next start publishes the other three and skips those three.
+/// The gap SIGKILL can land in, built on purpose: Kafka acknowledged events the cursor does not
+/// record as acked (the first 3, and the last 100 of 600, so the replay's first round of 500
+/// publishes before it reaches them). The next start publishes the others and skips those.
 #[tokio::test(flavor = "multi_thread")]
 async fn events_kafka_acknowledged_but_the_cursor_did_not_record_are_not_published_again() {
     use strangler::publish::spool::{Entry, Fsync, Settings, Spool, WhenFull};
     let tansu = Tansu::start();
     let topic = "webhooks.orders";
     crate::support::create_topic(&tansu.brokers, topic, 2).await;
+    let producer: rdkafka::producer::FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &tansu.brokers).create().unwrap();
     // Older traffic, before this replica's recorded offsets.
     for n in 0..4 {
-        produce(&tansu.brokers, topic, &format!("older-{n}"), "older", b"{}").await;
+        produce(&producer, topic, &format!("older-{n}"), "older", b"{}").await;
     }
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         dir: dir.path().join("spool"),
-        max_bytes: 1 << 20,
+        max_bytes: 4 << 20,
         fsync: Fsync::Always,
         when_full: WhenFull::DropNewest,
         write_ahead: true,
@@ -225,7 +227,8 @@ async fn events_kafka_acknowledged_but_the_cursor_did_not_record_are_not_publish
         ends.entry(topic.to_string()).or_default().insert(p, high);
     }
     spool.add_missing_offsets(&ends).unwrap();
-    let ids: Vec<String> = (0..6).map(|n| format!("gap-{n}")).collect();
+    let ids: Vec<String> = (0..600).map(|n| format!("gap-{n}")).collect();
+    let on_kafka = |n: usize| n < 3 || n >= 500;
     for (n, id) in ids.iter().enumerate() {
         let value = serde_json::to_vec(&serde_json::json!({ "entity": "gap-e", "n": n })).unwrap();
         let entry = Entry {
@@ -241,24 +244,24 @@ async fn events_kafka_acknowledged_but_the_cursor_did_not_record_are_not_publish
             order: n as u64,
         };
         spool.append(&entry).unwrap();
-        if n < 3 {
+        if on_kafka(n) {
             // Acknowledged by Kafka; the process dies before the cursor records it.
-            produce(&tansu.brokers, topic, id, "gap-e", &value).await;
+            produce(&producer, topic, id, "gap-e", &value).await;
         }
     }
     drop(spool);
 
     let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let tail = format!("{}write_ahead = true\n", spool_table(&dir.path().join("spool"), 1 << 20));
+    let tail = format!("{}write_ahead = true\n", spool_table(&dir.path().join("spool"), 4 << 20));
     let proxy = crate::harness::start_proxy(&config(&monolith.url(), &tansu.brokers, "", &tail), &[("GH", SECRET)], None).await;
     let settled = || async {
         let text = crate::harness::scrape(&proxy).await;
         metric(&text, "strangler_spool_records", &[]) == 0.0
-            && metric(&text, "strangler_spool_replayed_total", &[("result", "published")]) == 3.0
+            && metric(&text, "strangler_spool_replayed_total", &[("result", "published")]) == 497.0
     };
-    assert!(eventually(Duration::from_secs(60), settled).await, "the three Kafka did not have were published");
+    assert!(eventually(Duration::from_secs(60), settled).await, "the 497 Kafka did not have were published");
     let text = crate::harness::scrape(&proxy).await;
-    assert_eq!(metric(&text, "strangler_spool_replayed_total", &[("result", "already_on_kafka")]), 3.0);
+    assert_eq!(metric(&text, "strangler_spool_replayed_total", &[("result", "already_on_kafka")]), 103.0);
     let records = until_all_on_kafka(&tansu.brokers, topic, &ids, Duration::from_secs(30)).await;
     let mut count: HashMap<String, usize> = HashMap::new();
     for m in &records {

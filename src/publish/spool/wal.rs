@@ -35,11 +35,13 @@ impl Spool {
         out
     }
 
-    /// Acks events Kafka acknowledged, in the order their delivery reports came, and moves each
-    /// partition's recovery offset past them, in the same cursor write.
-    pub fn ack_at(&self, acked: &[AckedAt]) -> Result<(), SpoolError> {
+    /// Acks events Kafka acknowledged, in the order their delivery reports came, and (with
+    /// `move_offsets`) moves each partition's recovery offset past them, in the same cursor write.
+    /// The caller must not move offsets while an entry that Kafka may hold is still pending: it
+    /// could sit below the new offset.
+    pub fn ack_at(&self, acked: &[AckedAt], move_offsets: bool) -> Result<(), SpoolError> {
         let mut st = self.lock();
-        for a in acked {
+        for a in acked.iter().filter(|_| move_offsets) {
             let at = st.offsets.entry(a.topic.clone()).or_default().entry(a.partition).or_insert(0);
             *at = (*at).max(a.offset + 1);
         }
@@ -77,6 +79,11 @@ impl Spool {
             st.store_cursor()?;
         }
         Ok(())
+    }
+
+    /// The oldest un-acked seq.
+    pub fn oldest_pending(&self) -> Option<u64> {
+        self.lock().records.front().map(|r| r.seq)
     }
 
     /// The seq the next append gets.
@@ -127,7 +134,9 @@ mod tests {
         let base: Offsets = [("t".to_string(), [(0, 10), (1, 20)].into())].into();
         spool.add_missing_offsets(&base).unwrap();
         // Acked out of seq order: seq 1 only; the cursor keeps 0 and 2 pending.
-        spool.ack_at(&[AckedAt { seq: 1, topic: "t".into(), partition: 1, offset: 25 }]).unwrap();
+        spool.ack_at(&[AckedAt { seq: 1, topic: "t".into(), partition: 1, offset: 25 }], true).unwrap();
+        // Not moved while something Kafka may hold is pending.
+        spool.ack_at(&[AckedAt { seq: 9, topic: "t".into(), partition: 1, offset: 40 }], false).unwrap();
         spool.add_missing_offsets(&[("t".to_string(), [(0, 99), (2, 5)].into())].into()).unwrap();
         drop(spool);
         let (spool, opened) = Spool::open(settings).unwrap();
