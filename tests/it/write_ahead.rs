@@ -228,7 +228,7 @@ async fn events_kafka_acknowledged_but_the_cursor_did_not_record_are_not_publish
     }
     spool.add_missing_offsets(&ends).unwrap();
     let ids: Vec<String> = (0..600).map(|n| format!("gap-{n}")).collect();
-    let on_kafka = |n: usize| n < 3 || n >= 500;
+    let on_kafka = |n: usize| !(3..500).contains(&n);
     for (n, id) in ids.iter().enumerate() {
         let value = serde_json::to_vec(&serde_json::json!({ "entity": "gap-e", "n": n })).unwrap();
         let entry = Entry {
