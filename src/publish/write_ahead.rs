@@ -93,10 +93,10 @@ impl Wal {
         st.failed.is_empty() && recovered_done
     }
 
-    /// Un-acked entries that are not in flight: events waiting for a replay.
+    /// Events wait for a replay (or the first round has not run yet): new events do not go to
+    /// Kafka at once. Entries just appended and about to go live do not count.
     pub(super) fn backlog(&self) -> bool {
-        let st = self.lock();
-        self.spool.pending_count() > st.inflight.len() as u64
+        !self.lock().live
     }
 }
 
