@@ -26,15 +26,17 @@ use crate::ingress::{self, ServeOptions};
 use crate::legacy::LegacyClient;
 use crate::publish::dedupe::Dedupe;
 use crate::publish::embedded::EmbeddedBroker;
-use crate::publish::spool::{Fsync, Spool};
-use crate::publish::topics::{Maker, TopicSpec};
+use crate::publish::spool::Fsync;
+use crate::publish::topics::Maker;
 use crate::publish::{self, Publisher};
 use crate::route::{RouteTable, Routes};
 use crate::telemetry::readiness::Readiness;
 use crate::telemetry::Metrics;
 
 mod running;
+mod tasks;
 use arc_swap::ArcSwap;
+use tasks::{after_topics, log_exit, open_spool, sync_spool, wanted_topics};
 
 /// How long `start` waits for the parity topic's last hour before it gives up.
 const PARITY_CATCH_UP: Duration = Duration::from_secs(30);
@@ -64,6 +66,10 @@ impl Default for Options {
 
 /// How long start-up waits to read the control topic to its end before it gives up.
 const CONTROL_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// How long start-up waits for write-ahead mode to send new events at once (offsets recorded,
+/// recovered spool replayed).
+const WRITE_AHEAD_LIVE: Duration = Duration::from_secs(15);
 
 /// How long start-up waits for the comparator to get its outcomes partitions.
 const COMPARATOR_JOIN: Duration = Duration::from_secs(15);
@@ -223,6 +229,9 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
                 kafka.control_topic
             );
         }
+        if !publisher.wait_live(WRITE_AHEAD_LIVE).await {
+            tracing::warn!("write-ahead: still replaying the spool; new shadow events queue behind it until done");
+        }
         if !parity.wait_caught_up(PARITY_CATCH_UP).await {
             let _ = stop.send(true);
             anyhow::bail!("the parity topic {} was not read to its end within {PARITY_CATCH_UP:?}", kafka.parity_topic);
@@ -333,62 +342,4 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         background,
         _broker: broker,
     })
-}
-
-/// The routes' topics, the outcomes, parity and dead-letter topics, and the control topic
-/// (compacted, one partition so every route's changes have one order) and the audit topic.
-fn wanted_topics(cfg: &Validated) -> Vec<TopicSpec> {
-    let k = &cfg.kafka;
-    let mut plain: BTreeSet<&str> = cfg.routes.iter().map(|r| r.topic.as_str()).collect();
-    plain.extend([k.outcomes_topic.as_str(), k.parity_topic.as_str(), k.dead_letter_topic.as_str()]);
-    let mut wanted: Vec<TopicSpec> = plain.into_iter().map(|t| TopicSpec::plain(t, k.partitions)).collect();
-    wanted.push(TopicSpec { name: k.control_topic.clone(), partitions: 1, config: vec![("cleanup.policy", "compact")] });
-    wanted.push(TopicSpec::plain(&k.audit_topic, 1));
-    wanted
-}
-
-/// Opens the spool (repairing a torn tail) off the async threads.
-async fn open_spool(settings: crate::publish::spool::Settings, metrics: &Metrics) -> anyhow::Result<Spool> {
-    let dir = settings.dir.display().to_string();
-    let (spool, opened) = tokio::task::spawn_blocking(move || Spool::open(settings))
-        .await?
-        .with_context(|| format!("opening the spool in {dir}"))?;
-    metrics.publish.torn_tails.inc_by(opened.torn_tails);
-    tracing::info!(dir, records = opened.records, bytes = opened.bytes, torn_tails = opened.torn_tails, "spool opened");
-    Ok(spool)
-}
-
-/// Fsyncs the spool every `spool.fsync` interval while anything was written.
-async fn sync_spool(spool: Arc<Spool>, mut stop: watch::Receiver<bool>) {
-    let Fsync::Every(every) = spool.settings().fsync else { return };
-    let mut tick = tokio::time::interval(every);
-    while !*stop.borrow() {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => {}
-        }
-        let s = spool.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sync()).await {
-            tracing::error!(error = %e, "spool fsync failed");
-        }
-    }
-}
-
-/// Runs `task` once the topics exist (at once unless Kafka was unreachable at start-up).
-async fn after_topics(
-    mut ready: watch::Receiver<bool>,
-    mut stop: watch::Receiver<bool>,
-    task: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> anyhow::Result<()> {
-    tokio::select! {
-        r = ready.wait_for(|r| *r) => if r.is_err() { return Ok(()) },
-        _ = stop.wait_for(|s| *s) => return Ok(()),
-    }
-    task.await
-}
-
-async fn log_exit(what: &'static str, task: impl std::future::Future<Output = anyhow::Result<()>>) {
-    if let Err(e) = task.await {
-        tracing::error!(task = what, error = %e, "background task stopped");
-    }
 }

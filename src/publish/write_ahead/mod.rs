@@ -13,22 +13,20 @@
 //!   replays the backlog in order. Every replayed event is first looked for on Kafka from the
 //!   cursor's offsets, so what a killed process had published is not published again.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::producer::{self, Logged, Report};
 use super::spool::{AckedAt, Appended, Entry, Spool, SpoolError};
-use super::spooling::entry_event;
-use super::{failure, persisted, FailReason, Inner, Publisher};
+use super::{failure, FailReason, Inner, Publisher};
 use crate::event::CanonicalEvent;
 
 /// Most entries one group commit writes.
 const MAX_BATCH: usize = 1024;
-/// Spooled events replayed per round.
-const REPLAY_BATCH: usize = 500;
+
+mod replay;
 
 type Commit = (Entry, oneshot::Sender<Result<Appended, SpoolError>>);
 
@@ -136,7 +134,7 @@ async fn acker(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Logged>) {
 }
 
 impl Publisher {
-    fn wal(&self) -> Option<&Wal> {
+    pub(super) fn wal(&self) -> Option<&Wal> {
         self.inner.wal.as_ref()
     }
 
@@ -258,128 +256,6 @@ impl Publisher {
             self.inner.metrics.dropped.with_label_values(&[&lost.route, "spool_evicted"]).inc();
             tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
             self.inner.dedupe.forget(&super::dedupe::Dedupe::key(&lost.route, &lost.id));
-        }
-    }
-
-    /// One supervisor round in write-ahead mode, Kafka being up. Returns whether it did work.
-    pub(super) async fn supervise_ahead(&self) -> anyhow::Result<bool> {
-        let Some(wal) = self.wal() else { return Ok(false) };
-        if !wal.lock().baselined {
-            // Before anything is sent: where recovery must read from in partitions with no acks yet.
-            let ends = persisted::end_offsets(&self.inner.client_config, wal.topics.clone()).await?;
-            let spool = wal.spool.clone();
-            tokio::task::spawn_blocking(move || spool.add_missing_offsets(&ends)).await??;
-            wal.lock().baselined = true;
-        }
-        {
-            let mut st = wal.lock();
-            if wal.spool.pending_count() <= st.inflight.len() as u64 {
-                st.live = true;
-                return Ok(false);
-            }
-            // A backlog: nothing new goes live until it is replayed, in order.
-            st.live = false;
-            if !st.inflight.is_empty() {
-                return Ok(false);
-            }
-        }
-        self.replay_ahead().await.map(|n| n > 0)
-    }
-
-    /// Replays up to [`REPLAY_BATCH`] entries, nothing being in flight: skips those already on
-    /// Kafka (read from the cursor's offsets), sends the rest, acks what Kafka acknowledged.
-    async fn replay_ahead(&self) -> anyhow::Result<usize> {
-        let Some(wal) = self.wal() else { return Ok(0) };
-        let spool = wal.spool.clone();
-        let reader = spool.clone();
-        let mut batch = tokio::task::spawn_blocking(move || reader.pending(REPLAY_BATCH)).await??;
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        batch.sort_by_key(|(seq, e)| (e.order, *seq));
-        // Only what may have been sent is looked for: recovered at start-up, or failed in flight.
-        let suspects: Vec<(String, String)> = {
-            let st = wal.lock();
-            let maybe_sent = |seq: &u64| *seq < st.recovered_below || st.failed.contains(seq);
-            batch.iter().filter(|(seq, _)| maybe_sent(seq)).map(|(_, e)| (e.topic.clone(), e.id.clone())).collect()
-        };
-        let on_kafka: HashSet<String> = if suspects.is_empty() {
-            HashSet::new()
-        } else {
-            persisted::find_from(&self.inner.client_config, suspects, spool.offsets()).await?
-        };
-        let metrics = &self.inner.metrics;
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let shadow = self.shadow();
-        let mut skipped = Vec::new();
-        let mut sent = BTreeMap::new();
-        for (seq, e) in &batch {
-            if on_kafka.contains(&e.id) {
-                metrics.replayed.with_label_values(&["already_on_kafka"]).inc();
-                skipped.push(*seq);
-                continue;
-            }
-            let out = producer::Outgoing { topic: &e.topic, key: e.key.as_bytes(), value: &e.value, headers: &e.headers };
-            match producer::send_logged(&shadow, &out, *seq, &tx) {
-                Ok(()) => {
-                    sent.insert(*seq, e);
-                }
-                Err(_) => break, // queue full: the rest waits for the next round, in order
-            }
-        }
-        drop(tx);
-        let mut acked = Vec::new();
-        let mut dead = skipped;
-        let mut interrupted = (sent.len() + dead.len() < batch.len()).then(|| "librdkafka's queue is full".to_string());
-        while let Some(l) = rx.recv().await {
-            let Some(e) = sent.get(&l.seq) else { continue };
-            match (l.report, l.at) {
-                (Report::Acked, Some((topic, partition, offset))) => {
-                    metrics.replayed.with_label_values(&["published"]).inc();
-                    metrics.published.with_label_values(&[&e.route]).inc();
-                    acked.push(AckedAt { seq: l.seq, topic, partition, offset });
-                }
-                (Report::Acked, None) => {}
-                (Report::Failed { error, .. }, _) => match failure::permanent(&error) {
-                    Some(why) => {
-                        self.dead_letter(&e.route, &entry_event(e), why, &error).await;
-                        metrics.replayed.with_label_values(&["dead_lettered"]).inc();
-                        dead.push(l.seq);
-                    }
-                    None => interrupted = Some(error.to_string()),
-                },
-            }
-        }
-        let settled = acked.len() + dead.len();
-        {
-            let mut st = wal.lock();
-            for seq in acked.iter().map(|a| a.seq).chain(dead.iter().copied()) {
-                st.failed.remove(&seq);
-            }
-        }
-        // Entries after this batch all have higher seqs: offsets may move only if none of them,
-        // and nothing in this batch, may already be on Kafka.
-        let last = batch.iter().map(|(seq, _)| *seq).max().unwrap_or(0);
-        let quiet = interrupted.is_none() && wal.no_suspects(last);
-        tokio::task::spawn_blocking(move || spool.ack_at(&acked, quiet).and_then(|()| spool.ack(&dead))).await??;
-        match interrupted {
-            Some(e) => anyhow::bail!("kafka failed again during replay ({settled} settled): {e}"),
-            None => Ok(settled),
-        }
-    }
-
-    /// Waits (at most `within`) until no write-ahead event is in flight.
-    pub(super) async fn settle_inflight(&self, within: Duration) {
-        let Some(wal) = self.wal() else { return };
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let notified = wal.settled.notified();
-            if wal.inflight() == 0 {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return;
-            }
         }
     }
 }
