@@ -24,10 +24,9 @@ async fn a_proxy_started_before_its_broker_serves_spools_and_publishes_everythin
     let port = free_port();
     let brokers = format!("127.0.0.1:{port}");
     let spool = spool_table(&dir.path().join("spool"), 64 << 20);
-    // Topic creation is on (the default): today's start-up would exit after 15 s.
-    let started = std::time::Instant::now();
+    // Topic creation is on (the default): start-up used to fail after 15 s ("creating topics").
+    // Here it returns, and serves below, while nothing listens on the broker's port.
     let proxy = start_proxy(&config(&monolith.url(), &brokers, "", &spool), &[("GH", SECRET)], None).await;
-    assert!(started.elapsed() < Duration::from_secs(10), "started without waiting for Kafka: {:?}", started.elapsed());
     // The same outage where readiness requires Kafka.
     let strict_spool = spool_table(&dir.path().join("spool-strict"), 64 << 20);
     let strict_src = format!(

@@ -85,12 +85,12 @@ async fn one_life(file: &Path, log: std::path::PathBuf, life: usize) -> Vec<Stri
     assert!(eventually(Duration::from_secs(60), enough).await, "life {life}: the replica served its load");
     let text =
         String::from_utf8_lossy(&send(Method::GET, &format!("{}/metrics", replica.admin), &[], "").await.body).into_owned();
-    let replayed = |r: &str| metric(&text, "strangler_spool_replayed_total", &[("result", r)]);
+    let replayed = |r: &str| metric(&text, "strangler_spool_replayed_total", &[("result", r)]) + 0.0;
     println!(
         "life {life}: replayed at start {} (already on Kafka, skipped: {}); spool records at kill ~{}",
         replayed("published"),
         replayed("already_on_kafka"),
-        metric(&text, "strangler_spool_records", &[])
+        metric(&text, "strangler_spool_records", &[]) + 0.0
     );
     replica.signal("-KILL");
     stop.store(true, Ordering::Release);
