@@ -349,3 +349,53 @@ async fn write_ahead_new_owned_requests_are_published_live_without_fallbacks() {
     assert!(ids.iter().all(|id| count.get(id) == Some(&1)), "each once: {count:?}");
     proxy.shutdown().await;
 }
+
+/// Idle, a write-ahead replica moves its recovery offsets up to the end offsets (every 60 s), so a
+/// crash much later never reads a partition from far back, even one it seldom writes to.
+#[tokio::test(flavor = "multi_thread")]
+async fn write_ahead_moves_its_recovery_offsets_to_the_end_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let tail = format!("{}write_ahead = true\n", spool_table(&dir.path().join("spool"), 64 << 20));
+    let proxy = crate::harness::start_proxy(&config(&monolith.url(), &tansu.brokers, "", &tail), &[("GH", SECRET)], None).await;
+    let ids = send_range(&format!("http://{}", proxy.public_addr), 0..5).await;
+    let published = || async { metric(&crate::harness::scrape(&proxy).await, "strangler_events_published_total", &[]) == 5.0 };
+    assert!(eventually(Duration::from_secs(30), published).await);
+    // Another replica's traffic, on both partitions, after this one's events.
+    let producer: rdkafka::producer::FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &tansu.brokers).create().unwrap();
+    for p in 0..2 {
+        for n in 0..3 {
+            use rdkafka::producer::FutureRecord;
+            let record = FutureRecord::<str, [u8]>::to("webhooks.orders").partition(p).key("other").payload(b"{}");
+            producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| format!("{e} {n}")).unwrap();
+        }
+    }
+    let ends: Vec<i64> = tokio::task::spawn_blocking({
+        let brokers = tansu.brokers.clone();
+        move || {
+            use rdkafka::consumer::{BaseConsumer, Consumer};
+            let c: BaseConsumer = rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+            (0..2).map(|p| c.fetch_watermarks("webhooks.orders", p, Duration::from_secs(10)).unwrap().1).collect()
+        }
+    })
+    .await
+    .unwrap();
+    let cursor = dir.path().join("spool").join("cursor");
+    let recorded = |p: usize| {
+        let c: serde_json::Value = serde_json::from_slice(&std::fs::read(&cursor).unwrap()).unwrap();
+        c["offsets"]["webhooks.orders"][p.to_string()].as_i64()
+    };
+    assert!(recorded(0).unwrap() < ends[0] || recorded(1).unwrap() < ends[1], "the other traffic is past the acks");
+    let moved = || async { recorded(0) == Some(ends[0]) && recorded(1) == Some(ends[1]) };
+    assert!(
+        eventually(Duration::from_secs(150), moved).await,
+        "recovery offsets {:?} {:?}, ends {ends:?}",
+        recorded(0),
+        recorded(1)
+    );
+    let records = until_all_on_kafka(&tansu.brokers, "webhooks.orders", &ids, Duration::from_secs(30)).await;
+    assert_eq!(records.iter().filter(|m| header(m, "ce_id").is_some()).count(), 5);
+    proxy.shutdown().await;
+}

@@ -91,6 +91,16 @@ impl Spool {
         self.lock().next_seq
     }
 
+    /// Sets the recovery offsets of the partitions in `ends` (the caller knows nothing sent before
+    /// is unrecorded, and nothing sent after can land below them).
+    pub fn replace_offsets(&self, ends: &Offsets) -> Result<(), SpoolError> {
+        let mut st = self.lock();
+        for (topic, parts) in ends {
+            st.offsets.entry(topic.clone()).or_default().extend(parts.iter().map(|(p, o)| (*p, *o)));
+        }
+        st.store_cursor()
+    }
+
     /// Un-acked entries.
     pub fn pending_count(&self) -> u64 {
         self.records.load(Ordering::Acquire)

@@ -48,6 +48,10 @@ struct State {
     /// Sent live, not yet settled: seq → (route, event).
     inflight: BTreeMap<u64, (String, CanonicalEvent)>,
     baselined: bool,
+    /// Live sends so far (to tell whether any happened while end offsets were being read).
+    sends: u64,
+    /// When the recovery offsets were last set from the end offsets.
+    refreshed_at: Option<std::time::Instant>,
     /// Entries below this were in the spool when it was opened: a killed process may have
     /// published them, so replay looks for them on Kafka first.
     recovered_below: u64,
@@ -171,6 +175,7 @@ impl Publisher {
                 None
             } else {
                 st.inflight.insert(seq, (route.to_string(), event.clone()));
+                st.sends += 1;
                 let sent = producer::send_logged(&self.shadow(), &super::outgoing(event), seq, &wal.reports);
                 if sent.is_err() {
                     st.inflight.remove(&seq);

@@ -14,6 +14,9 @@ use super::super::{failure, persisted, Publisher};
 
 /// Spooled events replayed per round.
 const REPLAY_BATCH: usize = 500;
+/// How often, when nothing is pending, the recovery offsets are moved up to the end offsets (so
+/// a partition this replica seldom writes to is not read from far back after a crash).
+const REFRESH: Duration = Duration::from_secs(60);
 
 impl Publisher {
     /// One supervisor round in write-ahead mode, Kafka being up. Returns whether it did work.
@@ -24,8 +27,11 @@ impl Publisher {
             let ends = persisted::end_offsets(&self.inner.client_config, wal.topics.clone()).await?;
             let spool = wal.spool.clone();
             tokio::task::spawn_blocking(move || spool.add_missing_offsets(&ends)).await??;
-            wal.lock().baselined = true;
+            let mut st = wal.lock();
+            st.baselined = true;
+            st.refreshed_at = Some(std::time::Instant::now());
         }
+        self.refresh_offsets_when_quiet().await?;
         {
             let mut st = wal.lock();
             if wal.spool.pending_count() <= st.inflight.len() as u64 {
@@ -39,6 +45,31 @@ impl Publisher {
             }
         }
         self.replay_ahead().await.map(|n| n > 0)
+    }
+
+    /// Every [`REFRESH`], when nothing is pending in the spool: reads the end offsets and, if no
+    /// event was sent meanwhile, makes them the recovery offsets. Valid because every event sent
+    /// afterwards lands at or above them, and none sent before is still unrecorded.
+    async fn refresh_offsets_when_quiet(&self) -> anyhow::Result<()> {
+        let Some(wal) = self.wal() else { return Ok(()) };
+        let quiet = |st: &super::State| st.inflight.is_empty() && st.failed.is_empty() && wal.spool.pending_count() == 0;
+        let before = {
+            let st = wal.lock();
+            let due = st.refreshed_at.is_none_or(|at| at.elapsed() >= REFRESH);
+            if !(due && st.live && quiet(&st)) {
+                return Ok(());
+            }
+            st.sends
+        };
+        let ends = persisted::end_offsets(&self.inner.client_config, wal.topics.clone()).await?;
+        let mut st = wal.lock();
+        st.refreshed_at = Some(std::time::Instant::now());
+        if st.sends == before && quiet(&st) {
+            // Under the lock, so no send starts before the cursor holds them (one small file write).
+            wal.spool.replace_offsets(&ends)?;
+            tracing::debug!(?ends, "write-ahead: recovery offsets moved to the end offsets");
+        }
+        Ok(())
     }
 
     /// Replays up to [`REPLAY_BATCH`] entries, nothing being in flight: skips those already on
