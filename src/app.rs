@@ -163,6 +163,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             .context("creating the control producer")?,
     );
     let routes: Routes = Arc::new(ArcSwap::from_pointee(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect())));
+    metrics.init_routes(&routes.load());
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
     let serve_opts = ServeOptions::new(&cfg.server);

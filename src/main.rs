@@ -158,6 +158,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => match strangler::config::load(&file) {
             Ok(cfg) => {
+                for w in &cfg.warnings {
+                    eprintln!("{w}");
+                }
                 println!("{}: ok ({} route(s))", file.display(), cfg.routes.len());
                 ExitCode::SUCCESS
             }

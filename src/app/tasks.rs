@@ -18,6 +18,7 @@ pub(super) fn wanted_topics(cfg: &Validated) -> Vec<TopicSpec> {
     let k = &cfg.kafka;
     let mut plain: BTreeSet<&str> = cfg.routes.iter().map(|r| r.topic.as_str()).collect();
     plain.extend([k.outcomes_topic.as_str(), k.parity_topic.as_str(), k.dead_letter_topic.as_str()]);
+    plain.extend(k.service_topics.iter().map(String::as_str));
     let mut wanted: Vec<TopicSpec> = plain.into_iter().map(|t| TopicSpec::plain(t, k.partitions)).collect();
     wanted.push(TopicSpec { name: k.control_topic.clone(), partitions: 1, config: vec![("cleanup.policy", "compact")] });
     wanted.push(TopicSpec::plain(&k.audit_topic, 1));

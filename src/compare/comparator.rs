@@ -18,13 +18,20 @@ use tokio::sync::watch;
 
 use super::diff::FieldDiff;
 use super::join::{Joined, Joiner, Refused};
-use super::outcome::{Outcome, Source};
+use super::outcome::Outcome;
 use super::record::verdict;
 pub use super::record::{Parity, ParityResult, Side};
 use crate::publish::producer::client_config;
 use crate::publish::Publisher;
 use crate::route::Routes;
 use crate::telemetry::CompareMetrics;
+
+/// Every `reason` of `strangler_outcomes_dropped_total`.
+pub const DROPPED_REASONS: [&str; 4] = [UNDECODABLE, UNKNOWN_ROUTE, LATE, DUPLICATE];
+const UNDECODABLE: &str = "undecodable";
+const UNKNOWN_ROUTE: &str = "unknown_route";
+const LATE: &str = "late";
+const DUPLICATE: &str = "duplicate";
 
 /// Decided event ids remembered to refuse late records.
 const REMEMBER: usize = 200_000;
@@ -123,24 +130,20 @@ impl Comparator {
 
     fn take(&self, state: &mut State, payload: Option<&[u8]>) {
         let Some(Ok(outcome)) = payload.map(serde_json::from_slice::<Outcome>) else {
-            self.metrics.dropped.with_label_values(&["undecodable"]).inc();
+            self.metrics.dropped.with_label_values(&[UNDECODABLE]).inc();
             return;
         };
         let table = self.routes.load();
         let Some(route) = table.get(&outcome.route) else {
-            self.metrics.dropped.with_label_values(&["unknown_route"]).inc();
+            self.metrics.dropped.with_label_values(&[UNKNOWN_ROUTE]).inc();
             return;
         };
-        let source = match outcome.source {
-            Source::Legacy => "legacy",
-            Source::New => "new",
-        };
-        self.metrics.outcomes.with_label_values(&[&route.name, source, outcome.mode.as_str()]).inc();
+        self.metrics.outcomes.with_label_values(&[&route.name, outcome.source.as_str(), outcome.mode.as_str()]).inc();
         match state.joiner.offer(outcome, route.compare.window, Instant::now()) {
             Ok(Some(joined)) => self.decide(state, joined),
             Ok(None) => {}
-            Err(Refused::Late) => self.metrics.dropped.with_label_values(&["late"]).inc(),
-            Err(Refused::Duplicate) => self.metrics.dropped.with_label_values(&["duplicate"]).inc(),
+            Err(Refused::Late) => self.metrics.dropped.with_label_values(&[LATE]).inc(),
+            Err(Refused::Duplicate) => self.metrics.dropped.with_label_values(&[DUPLICATE]).inc(),
         }
     }
 
@@ -177,7 +180,7 @@ impl Comparator {
             self.metrics.ratio.with_label_values(&[&route.name]).set(matches as f64 / window.len() as f64);
         }
         match serde_json::to_vec(&parity) {
-            Ok(value) => self.publisher.send_record(&self.parity_topic, &parity.event_id, value, "parity"),
+            Ok(value) => self.publisher.send_record(&self.parity_topic, &parity.event_id, value, Publisher::PARITY_RECORD),
             Err(e) => tracing::error!(error = %e, "encoding a parity record failed"),
         }
     }

@@ -21,7 +21,22 @@ pub enum EventMode {
     Live,
 }
 
+impl Source {
+    /// Every variant, for metrics that exist at zero before the first outcome.
+    pub const ALL: [Source; 2] = [Source::Legacy, Source::New];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Legacy => "legacy",
+            Source::New => "new",
+        }
+    }
+}
+
 impl EventMode {
+    /// Every variant, for metrics that exist at zero before the first outcome.
+    pub const ALL: [EventMode; 2] = [EventMode::Shadow, EventMode::Live];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventMode::Shadow => "shadow",

@@ -25,6 +25,17 @@ pub enum ParityResult {
 }
 
 impl ParityResult {
+    /// Every variant, for metrics that exist at zero before the first comparison.
+    pub const ALL: [ParityResult; 7] = [
+        ParityResult::Match,
+        ParityResult::Mismatch,
+        ParityResult::MissingNew,
+        ParityResult::MissingLegacy,
+        ParityResult::LiveOk,
+        ParityResult::LiveError,
+        ParityResult::LiveMissing,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ParityResult::Match => "match",

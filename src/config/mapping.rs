@@ -3,11 +3,12 @@
 
 use http::HeaderName;
 
-use super::raw::{RawEvent, RawSignature};
+use super::raw::{RawEvent, RawRoute, RawSignature};
 use super::validate::EnvLookup;
 use super::ConfigError;
 use crate::event::spec::{scheme_type_default, EventSpec, Field, TypeSource};
-use crate::verify::{Algorithm, Encoding, HmacScheme, Scheme, Secret, Verifier};
+use crate::route::Route;
+use crate::verify::{strength, Algorithm, Encoding, HmacScheme, Scheme, Secret, Strength, Verifier};
 use std::time::Duration;
 
 pub(super) fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mut Vec<ConfigError>) -> Option<Verifier> {
@@ -40,13 +41,20 @@ pub(super) fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mu
     }
     let mut secrets = Vec::new();
     for (j, var) in s.secrets_env.iter().enumerate() {
-        match env(var) {
-            Some(v) if !v.is_empty() => secrets.push(Secret::new(v)),
-            Some(_) => errs.push(ConfigError::new(
-                format!("{at}.secrets_env[{j}]"),
-                format!("environment variable {var} to hold a secret"),
-                "it empty",
-            )),
+        match env(var).map(|v| (v.is_empty(), Secret::new(v))) {
+            Some((empty, secret)) => match strength(&scheme, &secret) {
+                Strength::Blank => errs.push(ConfigError::new(
+                    format!("{at}.secrets_env[{j}]"),
+                    format!("environment variable {var} to hold a secret"),
+                    if empty { "it empty" } else { "only whitespace" },
+                )),
+                Strength::TooShort { bytes, min } => errs.push(ConfigError::new(
+                    format!("{at}.secrets_env[{j}]"),
+                    format!("a `whsec_` secret in environment variable {var} whose key decodes to at least {min} bytes (the Standard Webhooks minimum)"),
+                    format!("a key of {bytes} bytes"),
+                )),
+                Strength::Ok | Strength::Weak { .. } => secrets.push(secret),
+            },
             None => errs.push(ConfigError::new(
                 format!("{at}.secrets_env[{j}]"),
                 format!("environment variable {var} to be set"),
@@ -66,6 +74,25 @@ pub(super) fn verifier(at: &str, s: &RawSignature, env: EnvLookup<'_>, errs: &mu
             None
         }
     }
+}
+
+/// Accepted but weak secrets of a valid file's routes (`raw[i]` built `routes[i]`): HMAC secrets
+/// shorter than [`crate::verify::HMAC_WEAK_BELOW_BYTES`]. Says the length, never the secret.
+pub(super) fn secret_warnings(raw: &[RawRoute], routes: &[Route], env: EnvLookup<'_>) -> Vec<ConfigError> {
+    let mut warnings = Vec::new();
+    for (i, (r, route)) in raw.iter().zip(routes).enumerate() {
+        for (j, var) in r.signature.secrets_env.iter().enumerate() {
+            let Some(value) = env(var) else { continue };
+            if let Strength::Weak { bytes, recommended } = strength(route.verifier.scheme(), &Secret::new(value)) {
+                warnings.push(ConfigError::new(
+                    format!("route[{i}].signature.secrets_env[{j}]"),
+                    format!("an HMAC secret of at least {recommended} bytes (32 random bytes or more is better)"),
+                    format!("{bytes} bytes in environment variable {var}"),
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 fn hmac_scheme(at: &str, s: &RawSignature, errs: &mut Vec<ConfigError>) -> Option<HmacScheme> {
@@ -92,7 +119,14 @@ fn hmac_scheme(at: &str, s: &RawSignature, errs: &mut Vec<ConfigError>) -> Optio
     })
 }
 
-pub(super) fn event_spec(at: &str, route: &str, e: &RawEvent, scheme: &Scheme, errs: &mut Vec<ConfigError>) -> EventSpec {
+pub(super) fn event_spec(
+    at: &str,
+    route: &str,
+    e: &RawEvent,
+    scheme: &Scheme,
+    params: &[&str],
+    errs: &mut Vec<ConfigError>,
+) -> EventSpec {
     let (default_type, default_prefix) = scheme_type_default(scheme);
     let type_choices = [e.type_from_header.is_some(), e.type_pointer.is_some(), e.fixed_type.is_some()];
     if type_choices.iter().filter(|set| **set).count() > 1 {
@@ -117,9 +151,60 @@ pub(super) fn event_spec(at: &str, route: &str, e: &RawEvent, scheme: &Scheme, e
         id: field(at, ("id_header", &e.id_header), ("id_pointer", &e.id_pointer), errs),
         type_source,
         type_prefix: e.type_prefix.clone().unwrap_or_else(|| default_prefix.to_string()),
-        key: field(at, ("key_header", &e.key_header), ("key_pointer", &e.key_pointer), errs),
+        key: key(at, e, params, errs),
         subject_pointer,
+        path_extensions: path_extensions(at, e, params, errs),
         forward_headers,
+    }
+}
+
+/// `key_header`, `key_pointer` or `key_path`: at most one.
+fn key(at: &str, e: &RawEvent, params: &[&str], errs: &mut Vec<ConfigError>) -> Option<Field> {
+    let from_request = field(at, ("key_header", &e.key_header), ("key_pointer", &e.key_pointer), errs);
+    let Some(name) = &e.key_path else { return from_request };
+    if e.key_header.is_some() || e.key_pointer.is_some() {
+        errs.push(ConfigError::new(format!("{at}.key_path"), "at most one of key_header, key_pointer, key_path", "several"));
+        return from_request;
+    }
+    if !params.contains(&name.as_str()) {
+        errs.push(ConfigError::new(format!("{at}.key_path"), placeholder_expected(params), format!("`{name}`")));
+        return None;
+    }
+    Some(Field::Capture(name.clone()))
+}
+
+/// Context attributes a path capture may not take, and strangler's own prefix.
+const RESERVED_ATTRIBUTES: &[&str] =
+    &["specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema", "data", "partitionkey"];
+
+/// `path_extensions`: placeholders of the template, named as CloudEvents attributes may be.
+fn path_extensions(at: &str, e: &RawEvent, params: &[&str], errs: &mut Vec<ConfigError>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, name) in e.path_extensions.iter().enumerate() {
+        let key = format!("{at}.path_extensions[{j}]");
+        if !params.contains(&name.as_str()) {
+            errs.push(ConfigError::new(key, placeholder_expected(params), format!("`{name}`")));
+        } else if name.is_empty()
+            || name.len() > 20
+            || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            || RESERVED_ATTRIBUTES.contains(&name.as_str())
+            || name.starts_with("strangler")
+            || out.contains(name)
+        {
+            let expected = "a placeholder named as a CloudEvents extension may be (a-z, 0-9, at most 20), not a context attribute, not strangler*, listed once";
+            errs.push(ConfigError::new(key, expected, format!("`{name}`")));
+        } else {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+fn placeholder_expected(params: &[&str]) -> String {
+    if params.is_empty() {
+        "a `{placeholder}` of match.path (this route's path has none)".to_string()
+    } else {
+        format!("a `{{placeholder}}` of match.path: one of {}", params.join(", "))
     }
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod control;
 pub mod locate;
 mod mapping;
+mod matching;
 pub mod raw;
 mod raw_route;
 mod spool;
@@ -35,6 +36,9 @@ pub struct Validated {
     /// `[spool]`; `None` when the file has none.
     pub spool: Option<crate::publish::spool::Settings>,
     pub routes: Vec<Route>,
+    /// Accepted, but worth fixing (weak secrets): logged at start-up and reload, printed by
+    /// `check-config`.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// `[dedupe]`.
@@ -65,6 +69,8 @@ pub struct Server {
     pub max_concurrent_requests: usize,
     pub max_connections: usize,
     pub trusted_proxies: Vec<crate::ingress::forwarded::Cidr>,
+    /// Keep request headers whose names contain `_`; by default they are dropped.
+    pub underscores_in_headers: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +103,8 @@ pub struct Kafka {
     pub dead_letter_topic: String,
     pub control_topic: String,
     pub audit_topic: String,
+    /// New services' topics strangler creates at start-up (`kafka.service_topics`).
+    pub service_topics: Vec<String>,
     pub librdkafka: BTreeMap<String, String>,
 }
 
@@ -113,6 +121,32 @@ pub struct ConfigError {
 impl ConfigError {
     pub fn new(key: impl Into<String>, expected: impl Into<String>, found: impl Into<String>) -> Self {
         Self { key: key.into(), expected: expected.into(), found: found.into() }
+    }
+}
+
+/// Something accepted but worth fixing, rendered `file:line:col: warning: key `k`: expected …, found …`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigWarning {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub warning: ConfigError,
+}
+
+impl ConfigWarning {
+    fn unlocated(warning: ConfigError) -> Self {
+        Self { file: String::new(), line: 0, col: 0, warning }
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = &self.warning;
+        write!(
+            f,
+            "{}:{}:{}: warning: key `{}`: expected {}, found {}",
+            self.file, self.line, self.col, w.key, w.expected, w.found
+        )
     }
 }
 
@@ -150,7 +184,11 @@ pub fn load(path: &Path) -> Result<Validated, LoadError> {
         file: file.clone(),
         errors: vec![(0, 0, ConfigError::new("(file)", "a readable file", e.to_string()))],
     })?;
-    load_str(&src, &file, &|var| std::env::var(var).ok())
+    let cfg = load_str(&src, &file, &|var| std::env::var(var).ok())?;
+    for w in &cfg.warnings {
+        tracing::warn!(warning = %w, "configuration accepted with a warning");
+    }
+    Ok(cfg)
 }
 
 /// Parses and validates `src`, naming it `file` in errors.
@@ -164,7 +202,7 @@ pub fn load_str(src: &str, file: &str, env: EnvLookup<'_>) -> Result<Validated, 
         let (line, col) = locate::line_col(src, offset);
         LoadError { file: file.to_string(), errors: vec![(line, col, ConfigError::new(key, message, ""))] }
     })?;
-    validate(raw, env).map_err(|errs| {
+    let mut cfg = validate(raw, env).map_err(|errs| {
         let mut errors: Vec<_> = errs
             .into_iter()
             .map(|e| {
@@ -174,7 +212,12 @@ pub fn load_str(src: &str, file: &str, env: EnvLookup<'_>) -> Result<Validated, 
             .collect();
         errors.sort_by_key(|(line, col, _)| (*line, *col));
         LoadError { file: file.to_string(), errors }
-    })
+    })?;
+    for w in &mut cfg.warnings {
+        (w.line, w.col) = index.offset_of(&w.warning.key).map_or((0, 0), |o| locate::line_col(src, o));
+        w.file = file.to_string();
+    }
+    Ok(cfg)
 }
 
 #[cfg(test)]

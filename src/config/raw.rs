@@ -113,6 +113,9 @@ pub struct RawServer {
     /// CIDRs whose X-Forwarded-* headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Keep request headers whose names contain `_` (dropped by default, as nginx does).
+    #[serde(default)]
+    pub underscores_in_headers: bool,
 }
 
 /// `[admin]`: metrics, health and the admin API, kept off the public listener.
@@ -180,6 +183,9 @@ pub struct RawKafka {
     /// One record per dial change (not compacted).
     #[serde(default = "default_audit_topic")]
     pub audit_topic: String,
+    /// Topics of the new services (their dead-letter topics...) created at start-up with strangler's own.
+    #[serde(default)]
+    pub service_topics: Vec<String>,
     /// Passed to librdkafka as-is, after strangler's own settings, so an operator can override them.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
@@ -199,6 +205,7 @@ impl Default for RawServer {
             max_concurrent_requests: default_max_concurrent_requests(),
             max_connections: default_max_connections(),
             trusted_proxies: Vec::new(),
+            underscores_in_headers: false,
         }
     }
 }
@@ -220,6 +227,7 @@ impl Default for RawKafka {
             outcomes_topic: default_outcomes_topic(),
             parity_topic: default_parity_topic(),
             dead_letter_topic: default_dead_letter_topic(),
+            service_topics: Vec::new(),
             control_topic: default_control_topic(),
             audit_topic: default_audit_topic(),
             librdkafka: BTreeMap::new(),

@@ -130,6 +130,15 @@ pub struct RawMatch {
     #[serde(default = "default_method")]
     pub method: String,
     pub path: String,
+    /// Letters in the path's literal segments match in either case.
+    #[serde(default)]
+    pub case_insensitive: bool,
+    /// More paths (or templates) that are this route.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Methods on the route's paths forwarded untouched instead of refused with 405.
+    #[serde(default)]
+    pub other_methods: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +172,11 @@ pub struct RawEvent {
     pub type_prefix: Option<String>,
     pub key_pointer: Option<String>,
     pub key_header: Option<String>,
+    /// A placeholder of the route's path template whose capture is the partition key.
+    pub key_path: Option<String>,
+    /// Placeholders whose captures become CloudEvents extension attributes (`ce_<name>`).
+    #[serde(default)]
+    pub path_extensions: Vec<String>,
     pub subject_pointer: Option<String>,
     #[serde(default)]
     pub forward_headers: Vec<String>,

@@ -151,3 +151,38 @@ fn guard_and_rollout_errors_name_their_key() {
         assert!(err.contains(text), "wants `{text}` in: {err}");
     }
 }
+
+/// Secrets: refused when empty, whitespace or (Standard Webhooks) under 24 bytes decoded; warned
+/// about when an HMAC secret is under 16 bytes. Each names file, line and key, never the secret.
+#[test]
+fn blank_and_short_secrets_are_refused_and_weak_ones_warned_about() {
+    let load = |scheme: &str, secret: &str| {
+        let src = route(&format!("scheme = \"{scheme}\", secrets_env = [\"S\"]"), "");
+        load_str(&src, "f.toml", &|_| Some(secret.to_string()))
+    };
+    let line = "f.toml:7:";
+    for (scheme, secret, found) in [
+        ("github", "", "found it empty"),
+        ("stripe", " \t ", "found only whitespace"),
+        ("standard-webhooks", "   ", "found only whitespace"),
+        (
+            "standard-webhooks",
+            "whsec_c3RyYW5nbGVyLW90aGVyLXNlY3JldA==",
+            "at least 24 bytes (the Standard Webhooks minimum), found a key of 22 bytes",
+        ),
+    ] {
+        let err = load(scheme, secret).map(|_| ()).unwrap_err().to_string();
+        assert!(err.starts_with(line) && err.contains("key `route[0].signature.secrets_env[0]`"), "{err}");
+        assert!(err.contains(found), "{scheme} {secret:?}: {err}");
+        assert!(secret.trim().is_empty() || !err.contains(secret), "a secret leaked: {err}");
+    }
+
+    let weak = load("github", "fifteen-bytes!!").unwrap();
+    let warnings: Vec<String> = weak.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["f.toml:7:49: warning: key `route[0].signature.secrets_env[0]`: expected an HMAC secret of at least 16 bytes (32 random bytes or more is better), found 15 bytes in environment variable S"]
+    );
+    assert!(load("github", "sixteen-bytes!!!").unwrap().warnings.is_empty());
+    assert!(load("standard-webhooks", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap().warnings.is_empty(), "24 bytes decoded");
+}

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::{Method, Uri};
+use http::Uri;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
@@ -14,7 +14,7 @@ use http::{HeaderValue, StatusCode};
 use super::control;
 use super::mapping::{event_spec, verifier};
 use super::raw::{RawCompare, RawConfig, RawRoute};
-use super::{Admin, Comparator, ConfigError, Dedupe, Kafka, Legacy, Server, Validated};
+use super::{Admin, Comparator, ConfigError, ConfigWarning, Dedupe, Kafka, Legacy, Server, Validated};
 use crate::compare::rules::{CompareRules, PointerPattern};
 use crate::route::assign::Share;
 use crate::route::{CompareSpec, NewPath, Route};
@@ -55,6 +55,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
                     .ok()
             })
             .collect(),
+        underscores_in_headers: raw.server.underscores_in_headers,
     };
     if raw.server.max_body_bytes == 0 {
         errs.push(ConfigError::new("server.max_body_bytes", "a size in bytes above 0", "0"));
@@ -89,6 +90,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         dead_letter_topic: raw.kafka.dead_letter_topic.clone(),
         control_topic: raw.kafka.control_topic.clone(),
         audit_topic: raw.kafka.audit_topic.clone(),
+        service_topics: raw.kafka.service_topics.clone(),
         librdkafka: raw.kafka.librdkafka.clone(),
     };
     let topics = [
@@ -101,6 +103,11 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
     for (key, topic) in topics {
         if !topic_name_ok(topic) {
             errs.push(ConfigError::new(key, TOPIC_EXPECTED, format!("`{topic}`")));
+        }
+    }
+    for (i, topic) in kafka.service_topics.iter().enumerate() {
+        if !topic_name_ok(topic) {
+            errs.push(ConfigError::new(format!("kafka.service_topics[{i}]"), TOPIC_EXPECTED, format!("`{topic}`")));
         }
     }
     let spool = raw.spool.as_ref().and_then(|s| super::spool::validate(s, &mut errs));
@@ -119,24 +126,24 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
     }
 
     let mut names = HashSet::new();
-    let mut endpoints = HashSet::new();
     let mut routes = Vec::new();
+    let mut keys = Vec::new();
     for (i, r) in raw.routes.iter().enumerate() {
         let at = format!("route[{i}]");
         if !names.insert(r.name.clone()) {
             errs.push(ConfigError::new(format!("{at}.name"), "a route name not used before", format!("duplicate `{}`", r.name)));
         }
-        let endpoint = (r.matcher.method.to_ascii_uppercase(), r.matcher.path.clone());
-        if !endpoints.insert(endpoint.clone()) {
-            let found = format!("`{} {}` already used by another route", endpoint.0, endpoint.1);
-            errs.push(ConfigError::new(format!("{at}.match.path"), "a method and path no other route uses", found));
-        }
         if let Some(route) = route(&at, r, &legacy.url, env, &mut errs) {
             routes.push(route);
+            keys.push(at);
         }
     }
+    let pairs: Vec<(String, &Route)> = keys.into_iter().zip(&routes).collect();
+    super::matching::overlaps(&pairs, &mut errs);
     if errs.is_empty() {
-        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, spool, routes })
+        let warnings =
+            super::mapping::secret_warnings(&raw.routes, &routes, env).into_iter().map(ConfigWarning::unlocated).collect();
+        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, spool, routes, warnings })
     } else {
         Err(errs)
     }
@@ -147,21 +154,7 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
     if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         errs.push(ConfigError::new(format!("{at}.name"), "letters, digits, `-` or `_`", format!("`{}`", r.name)));
     }
-    let method = Method::from_bytes(r.matcher.method.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
-        errs.push(ConfigError::new(
-            format!("{at}.match.method"),
-            "an HTTP method such as POST",
-            format!("`{}`", r.matcher.method),
-        ));
-        Method::POST
-    });
-    if !r.matcher.path.starts_with('/') || r.matcher.path.contains('?') {
-        errs.push(ConfigError::new(
-            format!("{at}.match.path"),
-            "an absolute path such as /webhooks/github, without a query",
-            format!("`{}`", r.matcher.path),
-        ));
-    }
+    let matching = super::matching::matching(at, &r.matcher, errs);
     let topic_ok = !r.topic.is_empty()
         && r.topic.len() <= 249
         && r.topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -177,7 +170,8 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
         None => default_upstream.clone(),
     };
     let verifier = verifier(&format!("{at}.signature"), &r.signature, env, errs);
-    let event = verifier.as_ref().map(|v| event_spec(&format!("{at}.event"), &r.name, &r.event, v.scheme(), errs));
+    let params: Vec<&str> = matching.as_ref().map(|(_, m)| m.path.params().collect()).unwrap_or_default();
+    let event = verifier.as_ref().map(|v| event_spec(&format!("{at}.event"), &r.name, &r.event, v.scheme(), &params, errs));
     if errs.len() != before {
         return None;
     }
@@ -190,10 +184,12 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
     if errs.len() != before {
         return None;
     }
+    let (method, matching) = matching?;
     Some(Route {
         name: r.name.clone(),
         method,
-        path: r.matcher.path.clone(),
+        path: matching.path.text.clone(),
+        matching,
         topic: r.topic.clone(),
         upstream,
         verifier: verifier?,

@@ -4,7 +4,8 @@
 //! The kit does the rest of docs/consumer-protocol.md, per record, in partition order:
 //!
 //! 1. decode the CloudEvent ([`event::decode`]); a record it cannot decode is dead-lettered;
-//! 2. skip an event id it already answered (a bounded in-memory window);
+//! 2. skip an event id it already answered (a bounded in-memory window), and skip, unhandled and
+//!    without remembering its id, an event marked `ce_stranglersignature=invalid`;
 //! 3. call the handler with retries and exponential backoff; side effects go through
 //!    [`Effects::perform`], which runs them only for `live` events (the shadow guarantee);
 //! 4. publish the [`Outcome`](crate::compare::outcome::Outcome) keyed by event id and await the

@@ -39,6 +39,9 @@ pub struct RunStats {
     pub outcomes_published: u64,
     /// Side effects [`Effects::perform`] skipped because the event was a shadow one.
     pub effects_skipped: u64,
+    /// Events marked `ce_stranglersignature=invalid` (observe mode), skipped unhandled: no
+    /// outcome, and their id stays free for the genuine delivery.
+    pub skipped_invalid: u64,
 }
 
 /// Consumes `cfg.topics` with `handler` until `shutdown` becomes `true` (or its sender is
@@ -136,6 +139,13 @@ impl<H: Handler> Kit<H> {
             Ok(event) => Arc::new(event),
             Err(e) => return self.dead_letter(msg, None, &format!("undecodable record: {e}"), shutdown).await,
         };
+        if event.signature.as_deref() == Some("invalid") {
+            // Untrusted: acting on it, or remembering its id, would let a forgery stand in for
+            // the genuine delivery that carries the same id.
+            tracing::warn!(event_id = %event.id, route = %event.route, "event with an invalid signature skipped");
+            self.stats.skipped_invalid += 1;
+            return Step::Done;
+        }
         if self.dedupe.contains(&event.id) {
             tracing::debug!(event_id = %event.id, "duplicate event skipped");
             self.stats.deduplicated += 1;

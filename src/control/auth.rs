@@ -40,6 +40,9 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Every variant, for metrics that exist at zero before the first refusal.
+    pub const ALL: [AuthError; 2] = [AuthError::Missing, AuthError::Invalid];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthError::Missing => "missing",

@@ -18,6 +18,11 @@ use crate::publish::topics::{Maker, TopicSpec};
 use crate::route::{RouteTable, Routes};
 use crate::telemetry::Metrics;
 
+/// Every `result` of `strangler_config_reloads_total`.
+pub const RELOAD_RESULTS: [&str; 2] = [RELOAD_OK, RELOAD_ERROR];
+const RELOAD_OK: &str = "ok";
+const RELOAD_ERROR: &str = "error";
+
 /// What a successful reload did.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -113,6 +118,8 @@ impl Reloader {
         }
         let names = cfg.routes.iter().map(|r| r.name.clone()).collect();
         self.routes.store(Arc::new(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect())));
+        // Added routes' series exist at zero from now on, like those of the routes started with.
+        self.metrics.init_routes(&self.routes.load());
         self.access
             .store(Arc::new(Access { tokens: cfg.admin.tokens.clone(), read_requires_token: cfg.admin.read_requires_token }));
         for (route, before, state) in initial_changes {
@@ -128,7 +135,7 @@ impl Reloader {
             };
             self.control.audit.write(entry).await;
         }
-        self.metrics.control.reloads.with_label_values(&["ok"]).inc();
+        self.metrics.control.reloads.with_label_values(&[RELOAD_OK]).inc();
         if !restart_needed.is_empty() {
             tracing::warn!(?restart_needed, "configuration reloaded; these sections changed and need a restart");
         }
@@ -137,7 +144,7 @@ impl Reloader {
     }
 
     fn failed(&self, error: String) -> String {
-        self.metrics.control.reloads.with_label_values(&["error"]).inc();
+        self.metrics.control.reloads.with_label_values(&[RELOAD_ERROR]).inc();
         tracing::error!(error = %error, "configuration reload refused; the previous configuration stays in force");
         error
     }

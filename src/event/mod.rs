@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 
 use crate::compare::outcome::EventMode;
+use crate::route::template::Captures;
 use crate::route::Route;
 use crate::verify::{Verified, Webhook};
 use spec::{Field, TypeSource, FALLBACK_TYPE};
@@ -24,6 +25,9 @@ pub enum Owner {
 }
 
 impl Owner {
+    /// Every variant, for metrics that exist at zero before the first assignment.
+    pub const ALL: [Owner; 2] = [Owner::Legacy, Owner::New];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Owner::Legacy => "legacy",
@@ -64,13 +68,18 @@ impl CanonicalEvent {
 
 /// Maps a verified webhook for `route`. The owner and mode headers come later, from
 /// [`CanonicalEvent::assign`], since the owner depends on the key computed here.
+///
+/// Path captures are read from the request target the webhook carries, through the route's own
+/// templates: the same canonical path the route table matched.
 pub fn canonicalize(route: &Route, webhook: &Verified<Webhook>, now: SystemTime) -> CanonicalEvent {
     let w = webhook.get();
     let spec = &route.event;
     let body = Body::new(&w.body);
+    let captures = if spec.needs_captures() { route.matching.captures(w.uri.path()) } else { Captures::default() };
     let read = |f: &Field| match f {
         Field::Header(h) => header_str(&w.headers, h.as_str()),
         Field::Pointer(p) => body.pointer(p),
+        Field::Capture(name) => captures.get(name).filter(|v| !v.is_empty()).map(str::to_string),
     };
     let id = spec
         .id
@@ -102,6 +111,11 @@ pub fn canonicalize(route: &Route, webhook: &Verified<Webhook>, now: SystemTime)
         ("ce_stranglerroute".into(), route.name.clone()),
         ("ce_stranglersignature".into(), webhook.status().label().to_string()),
     ]);
+    for name in &spec.path_extensions {
+        if let Some(v) = captures.get(name) {
+            headers.push((format!("ce_{name}"), v.to_string()));
+        }
+    }
     for trace in ["traceparent", "tracestate"] {
         if let Some(v) = header_str(&w.headers, trace) {
             headers.push((trace.to_string(), v));
@@ -219,6 +233,18 @@ mod tests {
         live.assign(Owner::New);
         assert_eq!((live.header("ce_stranglermode"), live.header("ce_stranglerowner")), (Some("live"), Some("new")));
         assert_eq!(live.headers.len(), e.headers.len());
+    }
+
+    #[test]
+    fn a_path_capture_is_the_key_and_an_extension_attribute_decoded_in_the_senders_case() {
+        let src = "[legacy]\nurl = \"http://127.0.0.1:1\"\n[[route]]\nname = \"r\"\nmatch = { path = \"/w/{tenant}/s\", case_insensitive = true }\ntopic = \"t\"\nsignature = { scheme = \"github\", mode = \"off\" }\nevent = { key_path = \"tenant\", path_extensions = [\"tenant\"] }\n";
+        let r = load_str(src, "t.toml", &|_| None).unwrap().routes.remove(0);
+        for (target, tenant) in [("/w/acme/s", "acme"), ("//W/Ac%6De/./S/?q=1", "Acme"), ("/w/caf%C3%A9/s;x", "café")] {
+            let w =
+                Webhook { method: Method::POST, uri: Uri::from_static(target), headers: HeaderMap::new(), body: Bytes::new() };
+            let e = canonicalize(&r, &r.verifier.check(w, UNIX_EPOCH).unwrap(), UNIX_EPOCH);
+            assert_eq!((e.key.as_str(), e.header("ce_tenant")), (tenant, Some(tenant)), "{target}");
+        }
     }
 
     #[test]

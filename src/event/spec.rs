@@ -6,11 +6,13 @@ use http::HeaderName;
 
 use crate::verify::Scheme;
 
-/// A value taken from the request: a header, or a JSON pointer into the body.
+/// A value taken from the request: a header, a JSON pointer into the body, or a placeholder of
+/// the route's path template.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Field {
     Header(HeaderName),
     Pointer(String),
+    Capture(String),
 }
 
 /// Where `ce_type` comes from, before the prefix is applied.
@@ -32,6 +34,8 @@ pub struct EventSpec {
     /// Partition key source; `None` (or nothing found) means the event id.
     pub key: Option<Field>,
     pub subject_pointer: Option<String>,
+    /// Path placeholders published as CloudEvents extension attributes `ce_<name>`.
+    pub path_extensions: Vec<String>,
     /// Original headers copied onto the record as `x-orig-<name>`.
     pub forward_headers: Vec<HeaderName>,
 }
@@ -50,5 +54,12 @@ pub fn scheme_type_default(scheme: &Scheme) -> (TypeSource, &'static str) {
         Scheme::Slack => (pointer("/event/type"), "com.slack."),
         Scheme::StandardWebhooks => (pointer("/type"), ""),
         Scheme::Hmac(_) => (TypeSource::Fixed(FALLBACK_TYPE.to_string()), ""),
+    }
+}
+
+impl EventSpec {
+    /// Whether mapping an event reads the request path's captures.
+    pub fn needs_captures(&self) -> bool {
+        !self.path_extensions.is_empty() || matches!(self.key, Some(Field::Capture(_)))
     }
 }

@@ -38,7 +38,29 @@ pub enum ProxyError {
     PublishFailed,
     #[error("the new service's outcome did not arrive in time")]
     OutcomeTimeout,
+    #[error("{0}")]
+    BadHost(HostProblem),
+    #[error("CONNECT is not supported: strangler is not a forward proxy")]
+    Connect,
+    #[error("the request path is an ambiguous spelling of a route's path (an encoded `/` or `\\`, a NUL, an invalid escape, a raw `\\`, or another case)")]
+    AmbiguousPath,
+    #[error("method not allowed on this route's path; allowed: {}", .0.to_str().unwrap_or_default())]
+    MethodNotAllowed(HeaderValue),
 }
+
+/// What is wrong with a request's `Host` header (RFC 9112 §3.2). The value is never echoed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HostProblem {
+    #[error("an HTTP/1.1 request must have a Host header; this one has no Host header")]
+    Missing,
+    #[error("the request has more than one Host header")]
+    Repeated,
+    #[error("the Host header is not a valid host[:port]")]
+    Invalid,
+}
+
+/// The methods strangler forwards, for `Allow` on a refused `CONNECT`.
+pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE";
 
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
@@ -52,6 +74,10 @@ impl ProxyError {
             ProxyError::Legacy(_) => StatusCode::BAD_GATEWAY,
             ProxyError::PublishFailed => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::OutcomeTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BadHost(_) => StatusCode::BAD_REQUEST,
+            ProxyError::Connect => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::AmbiguousPath => StatusCode::BAD_REQUEST,
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -69,6 +95,10 @@ impl ProxyError {
             ProxyError::RequestTimeout => "request_timeout",
             ProxyError::PublishFailed => "publish_failed",
             ProxyError::OutcomeTimeout => "outcome_timeout",
+            ProxyError::BadHost(_) => "host_invalid",
+            ProxyError::Connect => "connect_not_allowed",
+            ProxyError::AmbiguousPath => "ambiguous_path",
+            ProxyError::MethodNotAllowed(_) => "method_not_allowed",
         }
     }
 
@@ -98,6 +128,18 @@ impl ProxyError {
             | ProxyError::BodyRead(_)
             | ProxyError::BodyTimeout(_) => {
                 resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            // A malformed or refused head: its body, if any, is unread, and the connection is not
+            // worth keeping.
+            ProxyError::BadHost(_) => {
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            ProxyError::Connect => {
+                resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            ProxyError::MethodNotAllowed(ref allow) => {
+                resp.headers_mut().insert(header::ALLOW, allow.clone());
             }
             _ => {}
         }

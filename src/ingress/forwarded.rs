@@ -1,4 +1,5 @@
-//! Who may say where a request came from: `X-Forwarded-*`, `Forwarded` and `X-Real-IP` are
+//! Who may say where a request came from: `X-Forwarded-*`, `Forwarded`, `X-Real-IP`, `X-Client-IP`,
+//! `True-Client-IP`, `X-Original-URL` and `X-Rewrite-URL` are
 //! believed only from a peer in `server.trusted_proxies`. From anyone else they are discarded here,
 //! before any later layer, the event mapping or the monolith sees them; the legacy client then sets
 //! `X-Forwarded-For`, `-Proto` and `-Host` afresh from the connection

@@ -11,6 +11,7 @@
 pub mod body_limit;
 pub mod error;
 pub mod forwarded;
+pub mod hygiene;
 pub mod load_shed;
 pub mod metrics;
 pub mod new_path;

@@ -25,9 +25,9 @@ use crate::event::{canonicalize, CanonicalEvent, Owner};
 use crate::legacy::LegacyClient;
 use crate::publish::Publisher;
 use crate::route::assign::{assign, Mode};
-use crate::route::{Route, Routes};
+use crate::route::{Refusal, Resolved, Route, Routes};
 use crate::telemetry::{Metrics, UNMATCHED};
-use crate::verify::{SignatureStatus, Webhook};
+use crate::verify::{Mode as VerifyMode, SignatureStatus, Webhook};
 
 /// The wall clock, injectable so tests can check historic signature vectors.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -54,15 +54,31 @@ impl Proxy {
     pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let peer = req.extensions().get::<ConnInfo>().map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.peer);
         let request_id = req.headers().get(REQUEST_ID).cloned();
-        let route = self.routes.load().find(req.method(), req.uri().path()).cloned();
+        // The route table decides on the canonical path; the request keeps its original target.
+        let (route, verdict) = match self.routes.load().resolve(req.method(), req.uri().path()) {
+            Resolved::Route(r) => (Some(r), Ok(true)),
+            Resolved::Pass(r) => (r, Ok(false)),
+            Resolved::Refuse(r, why) => (Some(r), Err(why)),
+        };
         // One snapshot of the dial decides everything about this request, however it changes meanwhile.
         let dial = route.as_ref().and_then(|r| self.dials.get(&r.name));
-        let result = match (&route, dial) {
-            (None, _) | (_, None) => self.forward(UNMATCHED, &self.default_upstream, req, peer).await,
-            (Some(route), Some(dial)) if dial.mode == Mode::Passthrough => {
+        let result = match (&route, dial, verdict) {
+            (None, _, _) | (_, None, _) => self.forward(UNMATCHED, &self.default_upstream, req, peer).await,
+            // A route in passthrough mode refuses nothing: every spelling and method streams through.
+            (Some(route), Some(dial), _) if dial.mode == Mode::Passthrough => {
                 self.forward(&route.name, &route.upstream, req, peer).await
             }
-            (Some(route), Some(dial)) => self.webhook(route, &dial, req, peer).await,
+            (Some(route), Some(_), Ok(false)) => self.forward(&route.name, &route.upstream, req, peer).await,
+            (Some(route), Some(dial), Ok(true)) => self.webhook(route, &dial, req, peer).await,
+            (Some(route), Some(_), Err(why)) => {
+                let e = match why {
+                    Refusal::AmbiguousPath => ProxyError::AmbiguousPath,
+                    Refusal::MethodNotAllowed(allow) => ProxyError::MethodNotAllowed(allow),
+                };
+                self.metrics.routing.refusals.with_label_values(&[&route.name, e.code()]).inc();
+                tracing::info!(route = %route.name, method = %req.method(), target = %req.uri(), code = e.code(), "refused near the route");
+                Err(e)
+            }
         };
         let label = route.as_ref().map_or(UNMATCHED, |r| r.name.as_str());
         result.unwrap_or_else(|e| e.into_response(label, request_id.as_ref()))
@@ -81,22 +97,33 @@ impl Proxy {
             Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
         let now = (self.clock)();
         let verified = route.verifier.check(webhook, now).map_err(|rejected| {
-            self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), "enforce"]).inc();
-            tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, "signature rejected");
+            self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), VerifyMode::Enforce.as_str()]).inc();
+            let server_time = rejected.error.server_time();
+            tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, server_time, "signature rejected");
             ProxyError::Signature(rejected.error)
         })?;
+        let invalid = matches!(verified.status(), SignatureStatus::Invalid(_));
         if let SignatureStatus::Invalid(e) = verified.status() {
-            self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), "observe"]).inc();
-            tracing::warn!(route = %route.name, reason = e.reason(), error = %e, "signature invalid, forwarded (observe mode)");
+            self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), VerifyMode::Observe.as_str()]).inc();
+            let server_time = e.server_time();
+            tracing::warn!(route = %route.name, reason = e.reason(), error = %e, server_time, "signature invalid, forwarded (observe mode)");
         }
 
         let mut event = canonicalize(route, &verified, now);
-        let owner = assign(dial.mode, &route.salt, &event.key, dial.share);
+        // An unverified delivery is the monolith's, as before strangler: the new path never acts on it.
+        let owner = if invalid { Owner::Legacy } else { assign(dial.mode, &route.salt, &event.key, dial.share) };
         event.assign(owner);
         self.metrics.routing.assignments.with_label_values(&[&route.name, owner.as_str()]).inc();
         let (webhook, _) = verified.into_parts();
         parts.headers = webhook.headers;
         let req = Request::from_parts(parts, webhook.body);
+        if invalid {
+            // Observe mode: published flagged `ce_stranglersignature=invalid` every time it comes,
+            // but it never enters dedupe and has no legacy outcome, so a forged delivery can claim
+            // neither a genuine delivery's id nor its comparison.
+            self.publisher.publish(&route.name, event).await;
+            return self.forward(&route.name, &route.upstream, req.map(full), peer).await;
+        }
         // A sender's retry of a delivery still reaches its owner, but is not published again.
         let first = self.publisher.first_time(&route.name, &event.id);
         if !first {
@@ -153,7 +180,7 @@ impl Proxy {
 
     pub(super) fn send_outcome(&self, outcome: &Outcome) {
         match serde_json::to_vec(outcome) {
-            Ok(value) => self.publisher.send_record(&self.outcomes_topic, &outcome.event_id, value, "outcome"),
+            Ok(value) => self.publisher.send_record(&self.outcomes_topic, &outcome.event_id, value, Publisher::OUTCOME_RECORD),
             Err(e) => tracing::error!(error = %e, "encoding an outcome failed"),
         }
     }

@@ -10,6 +10,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 
 use super::body_limit::BodyLimitLayer;
 use super::forwarded::ForwardedLayer;
+use super::hygiene::{adopt_request_id, HygieneLayer};
 use super::load_shed::LoadShedLayer;
 use super::metrics::{load_shed_counter, MetricsLayer};
 use super::proxy::{Proxy, ProxyService};
@@ -27,6 +28,8 @@ pub fn build(
     let metrics = proxy.metrics.ingress.clone();
     let shed = load_shed_counter(&proxy.metrics.registry);
     ServiceBuilder::new()
+        // Before the id is set: a sender's X-Request-Id is kept only if it is short and plain.
+        .map_request(adopt_request_id::<Incoming>)
         // First, so every later layer, log line, error body and the monolith see the same id;
         // a sender's own X-Request-Id is kept.
         .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
@@ -34,6 +37,9 @@ pub fn build(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         // Outside every layer that answers by itself, so their answers are counted too.
         .layer(MetricsLayer::new(metrics))
+        // Before routing and before anything reads a header: CONNECT and a bad Host are refused,
+        // and underscored header names never reach a signature check, the event or the monolith.
+        .layer(HygieneLayer::new(server.underscores_in_headers))
         // Before anything does work for a request: past the limit the answer is an immediate
         // 503 that reads nothing and queues nothing.
         .layer(LoadShedLayer::new(server.max_concurrent_requests, shed))

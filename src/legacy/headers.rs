@@ -17,7 +17,35 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
-/// Removes hop-by-hop headers, `Upgrade`, and every header the `Connection` header names.
+/// End-to-end headers that `Connection` may never name: the message's own (`Host`, the request id,
+/// the body's framing and type), and the signature, timestamp and delivery-id headers of the
+/// built-in schemes, which the monolith checks as strangler did. A `Connection` header naming one
+/// of these leaves it in place.
+pub const PROTECTED: [HeaderName; 20] = [
+    header::HOST,
+    HeaderName::from_static("x-request-id"),
+    header::CONTENT_LENGTH,
+    header::CONTENT_TYPE,
+    header::CONTENT_ENCODING,
+    HeaderName::from_static("x-hub-signature-256"),
+    HeaderName::from_static("x-hub-signature"),
+    HeaderName::from_static("x-github-delivery"),
+    HeaderName::from_static("x-github-event"),
+    HeaderName::from_static("stripe-signature"),
+    HeaderName::from_static("webhook-id"),
+    HeaderName::from_static("webhook-timestamp"),
+    HeaderName::from_static("webhook-signature"),
+    HeaderName::from_static("x-shopify-hmac-sha256"),
+    HeaderName::from_static("x-shopify-webhook-id"),
+    HeaderName::from_static("x-shopify-topic"),
+    HeaderName::from_static("x-slack-signature"),
+    HeaderName::from_static("x-slack-request-timestamp"),
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+];
+
+/// Removes hop-by-hop headers, `Upgrade`, and every header the `Connection` header names except
+/// the [`PROTECTED`] ones.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -25,6 +53,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| !PROTECTED.contains(name))
         .collect();
     for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
@@ -32,15 +61,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
-/// Headers in which a client describes the path its request took. Believed only from
-/// `server.trusted_proxies`: from anyone else they are discarded ([`discard_forwarded`]).
-pub const FORWARDED: [HeaderName; 6] = [
+/// Headers in which a client describes the path its request took (its address, or the URL a
+/// front proxy rewrote). Believed only from `server.trusted_proxies`: from anyone else they are
+/// discarded ([`discard_forwarded`]).
+pub const FORWARDED: [HeaderName; 10] = [
     HeaderName::from_static("x-forwarded-for"),
     HeaderName::from_static("x-forwarded-proto"),
     HeaderName::from_static("x-forwarded-host"),
     HeaderName::from_static("x-forwarded-port"),
     header::FORWARDED,
     HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
 ];
 
 /// Removes every header of [`FORWARDED`]: what an untrusted client claims about its route.
@@ -96,6 +130,19 @@ mod tests {
     }
 
     #[test]
+    fn connection_cannot_name_the_headers_strangler_and_the_monolith_rely_on() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Host, X-Request-Id, Content-Type, X-Hub-Signature-256, x-hop"));
+        for name in ["host", "x-request-id", "content-type", "x-hub-signature-256", "x-hop"] {
+            h.insert(HeaderName::from_static(name), HeaderValue::from_static("v"));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "host", "x-hub-signature-256", "x-request-id"]);
+    }
+
+    #[test]
     fn forwarded_headers_append_and_keep_prior_values() {
         let mut h = HeaderMap::new();
         add_forwarded(&mut h, "10.0.0.1".parse().unwrap(), Some(&HeaderValue::from_static("hooks.example")));
@@ -128,6 +175,10 @@ mod tests {
             ("x-forwarded-port", "443"),
             ("forwarded", "for=1.2.3.4;proto=https"),
             ("x-real-ip", "1.2.3.4"),
+            ("x-client-ip", "1.2.3.4"),
+            ("true-client-ip", "1.2.3.4"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
             ("x-github-event", "push"),
         ] {
             h.append(k, HeaderValue::from_static(v));

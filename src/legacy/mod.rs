@@ -29,6 +29,9 @@ pub enum LegacyError {
 }
 
 impl LegacyError {
+    /// Every value [`Self::reason`] gives, for metrics that exist at zero before the first error.
+    pub const REASONS: [&'static str; 4] = ["unavailable", "timeout", "body_too_large", "failed"];
+
     /// Bounded metric label.
     pub fn reason(&self) -> &'static str {
         match self {

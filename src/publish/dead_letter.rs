@@ -33,7 +33,7 @@ impl Publisher {
                 tracing::error!(route, event_id = %event.id, reason, %error, dead_letter_topic = %inner.dead_letter_topic, "event refused by Kafka: sent to the dead-letter topic");
             }
             Report::Failed { error: dlq_error, .. } => {
-                inner.metrics.dropped.with_label_values(&[route, "dead_letter_failed"]).inc();
+                inner.metrics.dropped.with_label_values(&[route, super::failure::DropReason::DeadLetterFailed.as_str()]).inc();
                 tracing::error!(route, event_id = %event.id, reason, %error, %dlq_error, "event refused by Kafka and the dead-letter topic failed too: dropped");
             }
         }

@@ -28,6 +28,18 @@ pub enum FailReason {
 }
 
 impl FailReason {
+    /// Every variant, for metrics that exist at zero before the first failure.
+    pub const ALL: [FailReason; 8] = [
+        FailReason::QueueFull,
+        FailReason::TimedOut,
+        FailReason::Purged,
+        FailReason::KafkaDown,
+        FailReason::SpoolDraining,
+        FailReason::Refused,
+        FailReason::Failed,
+        FailReason::Canceled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailReason::QueueFull => "queue_full",
@@ -57,17 +69,60 @@ impl FailReason {
     }
 }
 
+/// Every reason [`permanent`] gives: the `reason` of `strangler_dead_letters_total`.
+pub const PERMANENT_REASONS: [&str; 4] = [TOO_LARGE, INVALID, NOT_AUTHORIZED, INVALID_TOPIC];
+const TOO_LARGE: &str = "too_large";
+const INVALID: &str = "invalid";
+const NOT_AUTHORIZED: &str = "not_authorized";
+const INVALID_TOPIC: &str = "invalid_topic";
+
+/// Why an accepted event will never reach Kafka: the `reason` of `strangler_events_dropped_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Kafka did not take it and no spool is configured.
+    NoSpool,
+    /// The spool was full and this, its oldest event, made room.
+    SpoolEvicted,
+    /// The spool was full and could not take it.
+    SpoolFull,
+    /// Writing it to the spool failed.
+    SpoolError,
+    /// Kafka refused it for good and the dead-letter topic failed too.
+    DeadLetterFailed,
+}
+
+impl DropReason {
+    /// Every variant, for metrics that exist at zero before the first drop.
+    pub const ALL: [DropReason; 5] = [
+        DropReason::NoSpool,
+        DropReason::SpoolEvicted,
+        DropReason::SpoolFull,
+        DropReason::SpoolError,
+        DropReason::DeadLetterFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::NoSpool => "no_spool",
+            DropReason::SpoolEvicted => "spool_evicted",
+            DropReason::SpoolFull => "spool_full",
+            DropReason::SpoolError => "spool_error",
+            DropReason::DeadLetterFailed => "dead_letter_failed",
+        }
+    }
+}
+
 /// The dead-letter reason when Kafka will never take this record as it is; `None` when a later
 /// attempt may succeed.
 pub fn permanent(e: &KafkaError) -> Option<&'static str> {
     let code = e.rdkafka_error_code()?;
     Some(match code {
         RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge | RDKafkaErrorCode::InvalidMessageSize => {
-            "too_large"
+            TOO_LARGE
         }
-        RDKafkaErrorCode::InvalidMessage | RDKafkaErrorCode::InvalidRecord | RDKafkaErrorCode::BadMessage => "invalid",
-        RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed => "not_authorized",
-        RDKafkaErrorCode::InvalidTopic => "invalid_topic",
+        RDKafkaErrorCode::InvalidMessage | RDKafkaErrorCode::InvalidRecord | RDKafkaErrorCode::BadMessage => INVALID,
+        RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed => NOT_AUTHORIZED,
+        RDKafkaErrorCode::InvalidTopic => INVALID_TOPIC,
         _ => return None,
     })
 }

@@ -228,6 +228,11 @@ impl Publisher {
         report
     }
 
+    /// Every `kind` of `strangler_records_failed_total`: [`Self::send_record`]'s callers use these.
+    pub const RECORD_KINDS: [&'static str; 2] = [Self::OUTCOME_RECORD, Self::PARITY_RECORD];
+    pub const OUTCOME_RECORD: &'static str = "outcome";
+    pub const PARITY_RECORD: &'static str = "parity";
+
     /// Enqueues a JSON record (an outcome or a parity result) without waiting. `kind` labels failures.
     /// Records are not spooled: while every broker is down they are counted and skipped at once.
     pub fn send_record(&self, topic: &str, key: &str, value: Vec<u8>, kind: &'static str) {

@@ -18,6 +18,12 @@ use super::producer::{self, Outgoing, Report};
 use super::spooling::entry_event;
 use super::{failure, Publisher};
 
+/// Every `result` of `strangler_spool_replayed_total`.
+pub const REPLAYED_RESULTS: [&str; 3] = [PUBLISHED, ALREADY_ON_KAFKA, DEAD_LETTERED];
+const PUBLISHED: &str = "published";
+const ALREADY_ON_KAFKA: &str = "already_on_kafka";
+const DEAD_LETTERED: &str = "dead_lettered";
+
 /// Spooled events replayed per round.
 const BATCH: usize = 500;
 /// How often to look again when nothing woke the supervisor.
@@ -154,7 +160,7 @@ impl Publisher {
         let mut sent = Vec::with_capacity(batch.len());
         for (seq, e) in &batch {
             if on_kafka.contains(&e.id) {
-                metrics.replayed.with_label_values(&["already_on_kafka"]).inc();
+                metrics.replayed.with_label_values(&[ALREADY_ON_KAFKA]).inc();
                 acks.push(*seq);
                 continue;
             }
@@ -174,14 +180,14 @@ impl Publisher {
         for (seq, e, report) in sent {
             match report.await {
                 Ok(Report::Acked) => {
-                    metrics.replayed.with_label_values(&["published"]).inc();
+                    metrics.replayed.with_label_values(&[PUBLISHED]).inc();
                     metrics.published.with_label_values(&[&e.route]).inc();
                     acks.push(seq);
                 }
                 Ok(Report::Failed { error, .. }) => match failure::permanent(&error) {
                     Some(why) => {
                         self.dead_letter(&e.route, &entry_event(e), why, &error).await;
-                        metrics.replayed.with_label_values(&["dead_lettered"]).inc();
+                        metrics.replayed.with_label_values(&[DEAD_LETTERED]).inc();
                         acks.push(seq);
                     }
                     None => interrupted = Some(error.to_string()),

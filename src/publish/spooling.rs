@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rdkafka::error::KafkaError;
 
 use super::dedupe::Dedupe;
+use super::failure::DropReason;
 use super::{failure, FailReason, Publisher};
 use crate::event::CanonicalEvent;
 use crate::publish::spool::{Entry, SpoolError};
@@ -47,7 +48,7 @@ impl Publisher {
             return;
         }
         tracing::error!(route, event_id = %event.id, topic = %event.topic, reason = reason.as_str(), possibly_persisted, %error, "event not published and no spool configured: dropped");
-        self.inner.metrics.dropped.with_label_values(&[route, "no_spool"]).inc();
+        self.inner.metrics.dropped.with_label_values(&[route, DropReason::NoSpool.as_str()]).inc();
         // Perhaps not on Kafka: the sender's retry must be able to publish it.
         self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
     }
@@ -82,18 +83,18 @@ impl Publisher {
             Ok(Ok(appended)) => {
                 metrics.spooled.with_label_values(&[route, reason.as_str()]).inc();
                 for lost in appended.evicted {
-                    metrics.dropped.with_label_values(&[&lost.route, "spool_evicted"]).inc();
+                    metrics.dropped.with_label_values(&[&lost.route, DropReason::SpoolEvicted.as_str()]).inc();
                     tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
                     self.inner.dedupe.forget(&Dedupe::key(&lost.route, &lost.id));
                 }
                 return true;
             }
-            Ok(Err(e @ SpoolError::Full { .. })) => ("spool_full", e.to_string()),
-            Ok(Err(e)) => ("spool_error", e.to_string()),
-            Err(e) => ("spool_error", e.to_string()),
+            Ok(Err(e @ SpoolError::Full { .. })) => (DropReason::SpoolFull, e.to_string()),
+            Ok(Err(e)) => (DropReason::SpoolError, e.to_string()),
+            Err(e) => (DropReason::SpoolError, e.to_string()),
         };
-        metrics.dropped.with_label_values(&[route, why.0]).inc();
-        tracing::error!(route, event_id = %event.id, reason = why.0, error = %why.1, "event dropped: the spool cannot take it");
+        metrics.dropped.with_label_values(&[route, why.0.as_str()]).inc();
+        tracing::error!(route, event_id = %event.id, reason = why.0.as_str(), error = %why.1, "event dropped: the spool cannot take it");
         // Perhaps not on Kafka: the sender's retry must be able to publish it (a duplicate, which
         // consumers drop by `ce_id`, is better than a loss).
         self.inner.dedupe.forget(&Dedupe::key(route, &event.id));

@@ -1,13 +1,16 @@
 //! Routes: which legacy webhook endpoint a request is for, and how that endpoint is handled.
 //!
-//! Matching is exact on method and path (the query string is ignored). Anything unmatched passes
-//! through to the default upstream untouched. Each route carries its traffic policy; its mode and
+//! Matching is on method and canonical path ([`path`], [`table`]; the query string is ignored),
+//! with path templates ([`template`]). Anything not near a route passes through to the default
+//! upstream untouched. Each route carries its traffic policy; its mode and
 //! share are state, not configuration: the file gives only `initial`, and what is in force lives
 //! in [`crate::control::state::Dials`].
 
 pub mod assign;
+pub mod path;
+pub mod table;
+pub mod template;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +21,18 @@ use crate::compare::rules::CompareRules;
 use crate::event::spec::EventSpec;
 use crate::verify::Verifier;
 use assign::{Mode, Share};
+pub use table::{Refusal, Resolved, RouteTable};
+use template::Matching;
 
 /// One validated `[[route]]`.
 #[derive(Debug)]
 pub struct Route {
     pub name: String,
     pub method: Method,
+    /// The path template as configured (canonical), e.g. `/webhooks/{tenant}/stripe`.
     pub path: String,
+    /// Aliases, case sensitivity and pass-through methods (`match.*`).
+    pub matching: Matching,
     pub topic: String,
     /// Base URL of the monolith for this route (`http://host:port`).
     pub upstream: Uri,
@@ -122,36 +130,3 @@ pub struct RolloutSpec {
 
 /// The route table in force, swapped whole by a reload; a request loads it once.
 pub type Routes = Arc<arc_swap::ArcSwap<RouteTable>>;
-
-/// Lookup of routes by method and path.
-#[derive(Debug, Default)]
-pub struct RouteTable {
-    by_path: HashMap<String, Vec<Arc<Route>>>,
-    in_order: Vec<Arc<Route>>,
-}
-
-impl RouteTable {
-    /// Builds the table; config validation has already refused duplicate endpoints.
-    pub fn new(routes: Vec<Arc<Route>>) -> Self {
-        let mut by_path: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
-        for r in &routes {
-            by_path.entry(r.path.clone()).or_default().push(r.clone());
-        }
-        Self { by_path, in_order: routes }
-    }
-
-    /// The route for this request, if any.
-    pub fn find(&self, method: &Method, path: &str) -> Option<&Arc<Route>> {
-        self.by_path.get(path)?.iter().find(|r| r.method == method)
-    }
-
-    /// The route called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<Route>> {
-        self.in_order.iter().find(|r| r.name == name)
-    }
-
-    /// Routes in configuration order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
-        self.in_order.iter()
-    }
-}

@@ -6,6 +6,7 @@
 pub mod control;
 pub mod logging;
 pub mod readiness;
+mod zero;
 
 pub use control::ControlMetrics;
 
@@ -41,6 +42,9 @@ pub struct RoutingMetrics {
     pub outcome_timeouts: IntCounterVec,
     /// `strangler_route_share_percent{route}`: the share currently dialled (100 in cutover, 0 in shadow).
     pub share: GaugeVec,
+    /// `strangler_route_refusals_total{route,reason}`: requests near a route refused
+    /// (`ambiguous_path`, `method_not_allowed`).
+    pub refusals: IntCounterVec,
 }
 
 /// The comparator.
@@ -248,6 +252,11 @@ impl Metrics {
                 &["route"],
             )?,
             share: gauge("strangler_route_share_percent", "Percent of entities owned by the new path.")?,
+            refusals: counter(
+                "strangler_route_refusals_total",
+                "Requests near a route refused: ambiguous_path (400) or method_not_allowed (405).",
+                &["route", "reason"],
+            )?,
         };
         let compare = CompareMetrics {
             parity: counter(

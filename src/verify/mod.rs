@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use common::Context;
-pub use secret::Secret;
+pub use secret::{strength, Secret, Strength, HMAC_WEAK_BELOW_BYTES, STANDARD_WEBHOOKS_MIN_KEY_BYTES};
 
 /// What to do with a webhook whose signature does not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -26,6 +26,20 @@ pub enum Mode {
     Observe,
     /// Do not verify at all.
     Off,
+}
+
+impl Mode {
+    /// The `mode` label of `strangler_signature_failures_total` (`off` never fails).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Observe => "observe",
+            Mode::Off => "off",
+        }
+    }
+
+    /// The modes in which a signature can fail.
+    pub const FAILING: [Mode; 2] = [Mode::Enforce, Mode::Observe];
 }
 
 /// Hash function of a generic HMAC scheme.
@@ -271,7 +285,8 @@ pub enum VerifyError {
     #[error("malformed signature: {0}")]
     Malformed(String),
     /// The signed timestamp is outside the tolerance window.
-    #[error("timestamp {timestamp} is more than {tolerance_secs}s away from now ({now})")]
+    /// The message never shows the server's clock (`now` is for the log: [`Self::server_time`]).
+    #[error("timestamp {timestamp} is more than {tolerance_secs}s away from the server's time")]
     Stale {
         /// Signed timestamp, unix seconds.
         timestamp: i64,
@@ -289,6 +304,17 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// Every value [`Self::reason`] gives, for metrics that exist at zero before the first failure.
+    pub const REASONS: [&'static str; 5] = ["missing", "malformed", "stale", "mismatch", "no_secret"];
+
+    /// The server's clock for a timestamp-window failure, for the log only (never in an answer).
+    pub fn server_time(&self) -> Option<i64> {
+        match self {
+            VerifyError::Stale { now, .. } => Some(*now),
+            _ => None,
+        }
+    }
+
     /// Bounded metric label.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -3,6 +3,47 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::Scheme;
+
+/// The Standard Webhooks spec's minimum key size, once `whsec_` is base64-decoded.
+pub const STANDARD_WEBHOOKS_MIN_KEY_BYTES: usize = 24;
+
+/// HMAC secrets shorter than this are accepted with a warning.
+pub const HMAC_WEAK_BELOW_BYTES: usize = 16;
+
+/// What configuration makes of a secret before it is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strength {
+    /// Usable (or, for a `whsec_` value that does not decode, left to the scheme to refuse).
+    Ok,
+    /// Empty or only whitespace: refused.
+    Blank,
+    /// Below the scheme's minimum: refused.
+    TooShort { bytes: usize, min: usize },
+    /// Accepted, but short enough to guess or brute-force: warned about.
+    Weak { bytes: usize, recommended: usize },
+}
+
+/// Judges `secret` for `scheme`: lengths are of the key the MAC uses (the UTF-8 bytes, or a
+/// Standard Webhooks key after decoding).
+pub fn strength(scheme: &Scheme, secret: &Secret) -> Strength {
+    if std::str::from_utf8(secret.expose()).is_ok_and(|s| s.trim().is_empty()) {
+        return Strength::Blank;
+    }
+    match scheme {
+        Scheme::StandardWebhooks => match super::standard::decode_secret(secret) {
+            Ok(key) if key.expose().len() < STANDARD_WEBHOOKS_MIN_KEY_BYTES => {
+                Strength::TooShort { bytes: key.expose().len(), min: STANDARD_WEBHOOKS_MIN_KEY_BYTES }
+            }
+            _ => Strength::Ok,
+        },
+        _ if secret.expose().len() < HMAC_WEAK_BELOW_BYTES => {
+            Strength::Weak { bytes: secret.expose().len(), recommended: HMAC_WEAK_BELOW_BYTES }
+        }
+        _ => Strength::Ok,
+    }
+}
+
 /// A webhook signing secret.
 ///
 /// `Debug` and `Display` both print `[redacted]`, so a `Secret` can sit inside
@@ -53,6 +94,25 @@ mod tests {
         assert_eq!(format!("{secret}"), "[redacted]");
         assert_eq!(format!("{secret:#?}"), "[redacted]");
         assert_eq!(format!("{:?}", Some(secret.clone())), "Some([redacted])");
+    }
+
+    #[test]
+    fn blank_short_and_weak_secrets_are_told_apart() {
+        let judge = |scheme: &Scheme, s: &str| strength(scheme, &Secret::new(s));
+        for blank in ["", " ", "\t\n", "\u{a0}"] {
+            assert_eq!(judge(&Scheme::Github, blank), Strength::Blank, "{blank:?}");
+            assert_eq!(judge(&Scheme::StandardWebhooks, blank), Strength::Blank);
+        }
+        assert_eq!(judge(&Scheme::Github, "0123456789abcde"), Strength::Weak { bytes: 15, recommended: 16 });
+        assert_eq!(judge(&Scheme::Stripe, "0123456789abcdef"), Strength::Ok);
+        // 24 bytes decoded (the reference vector's key) is the minimum; 22 is not enough.
+        assert_eq!(judge(&Scheme::StandardWebhooks, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Strength::Ok);
+        assert_eq!(
+            judge(&Scheme::StandardWebhooks, "whsec_c3RyYW5nbGVyLW90aGVyLXNlY3JldA=="),
+            Strength::TooShort { bytes: 22, min: 24 }
+        );
+        // Not decodable at all: the scheme itself refuses it, with its own message.
+        assert_eq!(judge(&Scheme::StandardWebhooks, "not-whsec"), Strength::Ok);
     }
 
     #[test]

@@ -118,10 +118,11 @@ fn labels_are_bounded() {
         (VerifyError::Mismatch, "mismatch"),
         (VerifyError::NoSecrets, "no_secret"),
     ];
-    for (error, reason) in errors {
-        assert_eq!(error.reason(), reason);
+    for (error, reason) in &errors {
+        assert_eq!(error.reason(), *reason);
         assert!(!error.to_string().is_empty());
     }
+    assert_eq!(errors.map(|(_, r)| r), VerifyError::REASONS, "REASONS lists every reason");
     assert_eq!(SignatureStatus::Valid.label(), "valid");
 }
 

@@ -56,7 +56,7 @@ fn invalid_files_name_the_file_line_key_expected_and_found() {
         ("bad url", BASE.replace("http://127.0.0.1:3000", "localhost:3000"), ":2:", &["legacy.url", "expected an http:// URL", "found `localhost:3000`"]),
         ("https url", BASE.replace("http://127.0.0.1:3000", "https://legacy"), ":2:", &["legacy.url", "https"]),
         ("duplicate name", format!("{BASE}\n[[route]]\nname = \"github\"\nmatch = {{ path = \"/other\" }}\ntopic = \"t\"\nsignature = {{ scheme = \"github\", secrets_env = [\"GH_SECRET\"] }}\n"), ":11:", &["route[1].name", "duplicate `github`"]),
-        ("duplicate path", format!("{BASE}\n[[route]]\nname = \"two\"\nmatch = {{ path = \"/webhooks/github\" }}\ntopic = \"t\"\nsignature = {{ scheme = \"github\", secrets_env = [\"GH_SECRET\"] }}\n"), ":12:", &["route[1].match.path", "`POST /webhooks/github` already used"]),
+        ("duplicate path", format!("{BASE}\n[[route]]\nname = \"two\"\nmatch = {{ path = \"/webhooks/github\" }}\ntopic = \"t\"\nsignature = {{ scheme = \"github\", secrets_env = [\"GH_SECRET\"] }}\n"), ":12:", &["route[1].match.path", "`POST /webhooks/github`, which overlaps `POST /webhooks/github` of route `github`"]),
         ("missing env", BASE.replace("[\"GH_SECRET\"]", "[\"GH_SECRET\", \"GH_MISSING\"]"), ":8:", &["route[0].signature.secrets_env[1]", "GH_MISSING to be set", "found it unset"]),
         ("type mismatch", format!("[server]\nmax_body_bytes = \"big\"\n{BASE}"), ":2:", &["server.max_body_bytes", "invalid type: string \"big\", expected u64"]),
         ("bad scheme", BASE.replace("scheme = \"github\"", "scheme = \"gitlab\""), ":8:", &["route[0].signature.scheme", "found `gitlab`"]),
@@ -169,4 +169,51 @@ async fn embedded_default_runs_from_one_route_and_a_separate_process_consumes_it
     let said = |text: &str| records.iter().any(|r| r["message"].as_str().is_some_and(|m| m.contains(text)));
     assert!(said("NOTHING IS DURABLE"), "start-up warning: {log}");
     assert!(said("strangler stopped"), "{log}");
+}
+
+#[test]
+fn check_config_refuses_blank_and_short_secrets_and_warns_about_weak_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets.toml");
+    std::fs::write(&file, BASE).unwrap();
+    for (secret, found) in [("", "found it empty"), ("  \t", "found only whitespace")] {
+        let (ok, err) = check(&file, &[("GH_SECRET", secret)]);
+        assert!(!ok, "{secret:?} accepted");
+        assert!(err.contains(&format!("{}:8:", file.display())) && err.contains("route[0].signature.secrets_env[0]"), "{err}");
+        assert!(err.contains(found), "{err}");
+    }
+    let std = dir.path().join("std.toml");
+    std::fs::write(&std, BASE.replace("scheme = \"github\"", "scheme = \"standard-webhooks\"")).unwrap();
+    let (ok, err) = check(&std, &[("GH_SECRET", "whsec_c3RyYW5nbGVyLW90aGVyLXNlY3JldA==")]);
+    assert!(!ok && err.contains("at least 24 bytes") && err.contains("found a key of 22 bytes"), "{err}");
+    assert!(!err.contains("c3RyYW5nbGVy"), "the secret leaked: {err}");
+
+    // Weak: accepted (exit 0, `ok` on stdout), with a warning line on stderr naming file, line and key.
+    let out = Command::new(BIN).arg("check-config").arg(&file).env_clear().env("GH_SECRET", "short").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok (1 route(s))"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:8:", file.display());
+    assert!(
+        stderr.lines().any(|l| l.starts_with(&expected)
+            && l.contains("warning: key `route[0].signature.secrets_env[0]`")
+            && l.contains("found 5 bytes in environment variable GH_SECRET")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("short"), "the secret leaked: {stderr}");
+}
+
+#[test]
+fn run_refuses_a_blank_secret_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blank.toml");
+    std::fs::write(&file, BASE).unwrap();
+    let out = Command::new(BIN).args(["run", "--config"]).arg(&file).env_clear().env("GH_SECRET", " ").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:8:", file.display())) && stderr.contains("route[0].signature.secrets_env[0]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("found only whitespace"), "{stderr}");
 }

@@ -206,7 +206,10 @@ async fn shadow_events_only_decide_and_live_events_act_once() {
 
     // One shadow order would have shipped: skipped. The live one shipped, once.
     assert_eq!(handler.0.shipped.load(Ordering::SeqCst), 1);
-    assert_eq!(stats, RunStats { handled: 3, deduplicated: 0, dead_lettered: 0, outcomes_published: 3, effects_skipped: 1 });
+    assert_eq!(
+        stats,
+        RunStats { handled: 3, deduplicated: 0, dead_lettered: 0, outcomes_published: 3, effects_skipped: 1, skipped_invalid: 0 }
+    );
     let got: BTreeMap<String, Outcome> = outcomes(&tansu).await.into_iter().collect();
     assert_eq!(got.keys().map(String::as_str).collect::<Vec<_>>(), ["l-small", "s-big", "s-small"]);
     for (id, mode, status, accepted) in [
@@ -336,4 +339,36 @@ async fn events_of_one_key_are_handled_in_production_order() {
     }
     let partitions: BTreeSet<i32> = calls.iter().map(|e| e.partition).collect();
     assert!(partitions.len() > 1, "keys should spread over partitions: {partitions:?}");
+}
+
+/// Observe mode lets a forged delivery through, marked `invalid`, with the id of a genuine one:
+/// the kit does not handle it, and the genuine delivery that follows is handled and answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_signature_event_does_not_claim_its_id() {
+    let tansu = broker(1).await;
+    let mut forged = event("evt_1", "order-evt_1", "shadow", serde_json::json!({ "amount": 500 }));
+    for (k, v) in &mut forged.headers {
+        if k == "ce_stranglersignature" {
+            *v = "invalid".into();
+        }
+    }
+    produce(&tansu.brokers, TOPIC, &[forged, order("evt_1", "shadow", 50)]).await;
+    let handler = Orders::default();
+    let kit = start(config(&tansu, "invalid"), handler.clone());
+    wait_for_call(&handler.0, "evt_1").await;
+    // Stopping finishes the record in hand, outcome acknowledged, before the loop ends.
+    let stats = kit.stop().await;
+    let got = outcomes(&tansu).await;
+
+    let calls = handler.0.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "only the genuine delivery is handled");
+    assert_eq!(calls[0].signature.as_deref(), Some("valid"));
+    assert_eq!(stats.skipped_invalid, 1);
+    assert_eq!((stats.handled, stats.deduplicated, stats.outcomes_published), (1, 0, 1));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0].0.as_str(), got[0].1.status),
+        ("evt_1", 200),
+        "the genuine order (50) was decided, not the forged one (500)"
+    );
 }

@@ -22,9 +22,12 @@ fn config(legacy: &str, brokers: &str, extra: &str) -> String {
 async fn unmatched_requests_pass_through_byte_for_byte_and_are_not_published() {
     let tansu = Tansu::start();
     let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let proxy = start_proxy(&config(&monolith.url(), &tansu.brokers, ""), &[("GH", "s")], None).await;
+    // Another method on a route's path passes through only when the route lists it (else 405).
+    let cfg = config(&monolith.url(), &tansu.brokers, "")
+        .replace("path = \"/webhooks/github\" }", "path = \"/webhooks/github\", other_methods = [\"PUT\"] }");
+    let proxy = start_proxy(&cfg, &[("GH", "s")], None).await;
 
-    // Same path as a route but another method, another path with a query, and a status passthrough.
+    // Same path as a route but a method it passes through, another path with a query, and a status passthrough.
     let body = b"\x00\x01binary \xff payload".to_vec();
     let headers = vec![("X-Thing".to_string(), "1".to_string()), ("Content-Type".into(), "application/octet-stream".into())];
     let r1 = send(Method::PUT, &url(&proxy, "/webhooks/github"), &headers, body.clone()).await;
@@ -51,7 +54,8 @@ async fn unmatched_requests_pass_through_byte_for_byte_and_are_not_published() {
 
     assert!(drain(&tansu.brokers, "webhooks.github", WAIT).await.is_empty());
     let text = scrape(&proxy).await;
-    assert_eq!(metric(&text, "strangler_requests_total", &[("route", "_unmatched"), ("outcome", "forwarded")]), 4.0);
+    assert_eq!(metric(&text, "strangler_requests_total", &[("route", "_unmatched"), ("outcome", "forwarded")]), 3.0);
+    assert_eq!(metric(&text, "strangler_requests_total", &[("route", "github"), ("outcome", "forwarded")]), 1.0);
     assert_eq!(metric(&text, "strangler_events_published_total", &[]), 0.0);
     proxy.shutdown().await;
 }

@@ -123,3 +123,43 @@ async fn reload_keeps_serving_on_a_broken_file_and_swaps_routes_and_secrets_with
     assert!(send_order(&replica.public, "evt_new_secret_2", "cus_4", NEW_SECRET).await.status.is_success());
     assert_eq!(get_json(&format!("{admin}/api/routes/orders")).await["version"].as_u64(), Some(version));
 }
+
+/// Secrets get the same rules at start-up, on reload and in `check-config` (one validation): a
+/// blank or too-short secret is refused with file, line and key and the old configuration stays;
+/// a weak one is accepted with a warning in the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_refuses_blank_and_short_secrets_and_logs_weak_ones() {
+    let tansu = Tansu::start();
+    let monolith = deciding_monolith().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strangler.toml");
+    let original = control_config(&monolith.url(), &tansu.brokers, "");
+    std::fs::write(&file, &original).unwrap();
+    let mut env = ENV.to_vec();
+    env.extend([("BLANK", " \t "), ("SHORT_STD", "whsec_c3RyYW5nbGVyLW90aGVyLXNlY3JldA=="), ("WEAK", "short")]);
+    let replica = start_replica(&file, &env, "secrets").await;
+    let admin = replica.admin.clone();
+
+    let std_route = "\n[[route]]\nname = \"std\"\nmatch = { path = \"/webhooks/std\" }\ntopic = \"webhooks.std\"\nsignature = { scheme = \"standard-webhooks\", secrets_env = [\"SHORT_STD\"] }\n";
+    for (added, found) in [(github_route("BLANK"), "found only whitespace"), (std_route.to_string(), "found a key of 22 bytes")] {
+        std::fs::write(&file, format!("{original}{added}")).unwrap();
+        let refused = call(Method::POST, &format!("{admin}/api/reload"), Some(ALICE), serde_json::json!({})).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        let message = refused.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains("strangler.toml:") && message.contains("route[1].signature.secrets_env[0]"), "{message}");
+        assert!(message.contains(found), "{message}");
+        assert!(!message.contains("c3RyYW5nbGVy"), "the secret leaked: {message}");
+    }
+    assert!(send_order(&replica.public, "evt_kept", "cus_1", SECRET).await.status.is_success(), "still serving");
+
+    std::fs::write(&file, format!("{original}{}", github_route("WEAK"))).unwrap();
+    let reloaded = call(Method::POST, &format!("{admin}/api/reload"), Some(ALICE), serde_json::json!({})).await;
+    assert_eq!(reloaded.status, StatusCode::OK, "{:?}", reloaded.body);
+    let warned = || async {
+        let log = replica.log_text();
+        log.contains("configuration accepted with a warning")
+            && log.contains("route[1].signature.secrets_env[0]")
+            && log.contains("found 5 bytes in environment variable WEAK")
+    };
+    assert!(eventually(WAIT, warned).await, "{}", replica.log_text());
+}

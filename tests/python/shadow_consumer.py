@@ -5,7 +5,8 @@ It reads one route's events topic with a consumer group and, for each event, fol
 new service must do for each event":
 
 1. read ``ce_id``, ``ce_stranglermode``, ``ce_stranglerroute`` and the body;
-2. skip an event whose ``ce_id`` it already produced an outcome for (commit and move on);
+2. skip an event marked ``ce_stranglersignature=invalid`` without remembering its ``ce_id``, and
+   an event whose ``ce_id`` it already produced an outcome for (commit and move on);
 3. decide, with no side effect at all (this service only ever *reports* a decision, so it is
    safe in ``shadow`` mode; in ``live`` mode it would perform them here, and it has none);
 4. publish one outcome record to the outcomes topic, keyed by the event id, and wait for the
@@ -172,6 +173,11 @@ class ShadowConsumer:
         route = header(msg, "ce_stranglerroute")
         if not event_id or not route or mode not in MODES:
             self.dead_letter(msg, f"not a strangler event: ce_id={event_id!r} route={route!r} mode={mode!r}")
+            return
+        if header(msg, "ce_stranglersignature") == "invalid":
+            # Perhaps a forgery ahead of the genuine delivery with this id: skip it without
+            # remembering the id, and publish no outcome.
+            log.info("invalid signature %s: skipped", event_id)
             return
         if event_id in self.done:
             log.info("duplicate %s: skipped", event_id)
