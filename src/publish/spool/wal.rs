@@ -81,6 +81,11 @@ impl Spool {
         Ok(())
     }
 
+    /// Whether `seq` is appended and not acked.
+    pub fn is_pending(&self, seq: u64) -> bool {
+        self.lock().records.binary_search_by_key(&seq, |r| r.seq).is_ok()
+    }
+
     /// The oldest un-acked seq.
     pub fn oldest_pending(&self) -> Option<u64> {
         self.lock().records.front().map(|r| r.seq)

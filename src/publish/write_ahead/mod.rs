@@ -57,6 +57,9 @@ struct State {
     recovered_below: u64,
     /// Entries whose live send failed: Kafka may hold them (possibly persisted).
     failed: std::collections::BTreeSet<u64>,
+    /// Entries appended while live sends were stopped (or that librdkafka would not queue):
+    /// never sent, waiting for the replay.
+    waiting: std::collections::BTreeSet<u64>,
 }
 
 impl Wal {
@@ -86,17 +89,30 @@ impl Wal {
         self.lock().inflight.len()
     }
 
-    /// No entry Kafka may hold is pending except those at or below `resolved` (being acked now):
-    /// nothing failed in flight, and nothing recovered at start-up is still waiting.
-    fn no_suspects(&self, resolved: u64) -> bool {
-        let st = self.lock();
-        let recovered_done = resolved.saturating_add(1) >= st.recovered_below
-            || self.spool.oldest_pending().is_none_or(|oldest| oldest >= st.recovered_below);
-        st.failed.is_empty() && recovered_done
+    /// No entry Kafka may hold is pending: nothing failed in flight, nothing recovered at
+    /// start-up is still waiting.
+    fn no_suspects(&self) -> bool {
+        self.lock().failed.is_empty() && self.no_recovered_after(None)
     }
 
-    /// Events wait for a replay (or the first round has not run yet): new events do not go to
-    /// Kafka at once. Entries just appended and about to go live do not count.
+    /// No entry recovered at start-up is pending besides those at or below `resolved` (being
+    /// acked now; entries after them have higher seqs).
+    fn no_recovered_after(&self, resolved: Option<u64>) -> bool {
+        let below = self.lock().recovered_below;
+        resolved.is_some_and(|r| r.saturating_add(1) >= below) || self.spool.oldest_pending().is_none_or(|oldest| oldest >= below)
+    }
+
+    /// Something must be replayed before new events may go live: entries that were never sent,
+    /// that failed in flight, or that were recovered at start-up. Entries just appended and
+    /// about to be decided do not count.
+    fn must_replay(&self, st: &State) -> bool {
+        !st.waiting.is_empty()
+            || !st.failed.is_empty()
+            || self.spool.oldest_pending().is_some_and(|oldest| oldest < st.recovered_below)
+    }
+
+    /// New events do not go to Kafka at once (a backlog is being replayed, or the first round has
+    /// not run yet).
     pub(super) fn backlog(&self) -> bool {
         !self.lock().live
     }
@@ -172,6 +188,10 @@ impl Publisher {
         let went = {
             let mut st = wal.lock();
             if !(st.live && self.kafka_up()) {
+                // A replay round may have sent (and acked) it already.
+                if wal.spool.is_pending(seq) {
+                    st.waiting.insert(seq);
+                }
                 None
             } else {
                 st.inflight.insert(seq, (route.to_string(), event.clone()));
@@ -180,6 +200,7 @@ impl Publisher {
                 if sent.is_err() {
                     st.inflight.remove(&seq);
                     st.live = false;
+                    st.waiting.insert(seq);
                 }
                 Some(sent)
             }
@@ -196,7 +217,9 @@ impl Publisher {
                 if let Some(why) = failure::permanent(&error) {
                     self.dead_letter(route, event, why, &error).await;
                     let spool = wal.spool.clone();
-                    let _ = tokio::task::spawn_blocking(move || spool.ack(&[seq])).await;
+                    if matches!(tokio::task::spawn_blocking(move || spool.ack(&[seq])).await, Ok(Ok(()))) {
+                        wal.lock().waiting.remove(&seq);
+                    }
                 }
                 self.inner.health.changed.notify_one();
             }
@@ -242,14 +265,19 @@ impl Publisher {
             }
         }
         let spool = wal.spool.clone();
-        let quiet = !failures && wal.no_suspects(0);
+        let quiet = !failures && wal.no_suspects();
         let stored = tokio::task::spawn_blocking(move || spool.ack_at(&acked, quiet).and_then(|()| spool.ack(&dead))).await;
-        if !matches!(stored, Ok(Ok(()))) {
-            tracing::error!(?stored, "write-ahead: acking in the spool failed; those events will be checked and replayed");
+        let stored = matches!(stored, Ok(Ok(()))).then_some(()).ok_or(stored);
+        if let Err(e) = &stored {
+            tracing::error!(error = ?e, "write-ahead: acking in the spool failed; those events will be looked for on Kafka and replayed");
         }
         let mut st = wal.lock();
         for seq in seqs {
             st.inflight.remove(&seq);
+            if stored.is_err() && wal.spool.is_pending(seq) {
+                st.failed.insert(seq);
+                st.live = false;
+            }
         }
         drop(st);
         wal.settled.notify_waiters();

@@ -34,7 +34,7 @@ impl Publisher {
         self.refresh_offsets_when_quiet().await?;
         {
             let mut st = wal.lock();
-            if wal.spool.pending_count() <= st.inflight.len() as u64 {
+            if !wal.must_replay(&st) {
                 st.live = true;
                 return Ok(false);
             }
@@ -137,17 +137,26 @@ impl Publisher {
             }
         }
         let settled = acked.len() + dead.len();
-        {
-            let mut st = wal.lock();
-            for seq in acked.iter().map(|a| a.seq).chain(dead.iter().copied()) {
-                st.failed.remove(&seq);
-            }
-        }
         // Entries after this batch all have higher seqs: offsets may move only if none of them,
         // and nothing in this batch, may already be on Kafka.
         let last = batch.iter().map(|(seq, _)| *seq).max().unwrap_or(0);
-        let quiet = interrupted.is_none() && wal.no_suspects(last);
+        // Offsets may move only if nothing Kafka may hold stays pending: what this round settles
+        // no longer counts.
+        let settled_seqs: Vec<u64> = acked.iter().map(|a| a.seq).chain(dead.iter().copied()).collect();
+        let quiet = interrupted.is_none()
+            && {
+                let st = wal.lock();
+                st.failed.iter().all(|s| settled_seqs.contains(s))
+            }
+            && wal.no_recovered_after(Some(last));
         tokio::task::spawn_blocking(move || spool.ack_at(&acked, quiet).and_then(|()| spool.ack(&dead))).await??;
+        // After the spool write: an event deciding now sees its entry acked and does not wait.
+        let mut st = wal.lock();
+        for seq in settled_seqs {
+            st.waiting.remove(&seq);
+            st.failed.remove(&seq);
+        }
+        drop(st);
         match interrupted {
             Some(e) => anyhow::bail!("kafka failed again during replay ({settled} settled): {e}"),
             None => Ok(settled),
