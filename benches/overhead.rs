@@ -1,5 +1,7 @@
 //! Proxy overhead, measured side by side in one run: the sample monolith directly, through
-//! strangler on an unmatched path (passthrough), and through a signed route (verify + publish).
+//! strangler on an unmatched path (passthrough), through a signed route (verify + publish), and
+//! the signed route with a spool and `spool.write_ahead` off, on (`fsync = "100ms"`) and on with
+//! `fsync = "always"`, with the write-ahead cost as ratios to write-ahead off.
 //!
 //! `cargo bench --bench overhead` (env: BENCH_SECS, default 5; BENCH_CONNS, default 16).
 //! Prints throughput and latency per scenario and the ratios to "direct". Load generator, proxy,
@@ -83,18 +85,31 @@ async fn main() {
     let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(default_secs);
     let conns: usize = std::env::var("BENCH_CONNS").ok().and_then(|s| s.parse().ok()).unwrap_or(16);
     let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let src = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[legacy]\nurl = \"{}\"\n[[route]]\nname = \"github\"\nmatch = {{ path = \"/webhooks/github\" }}\ntopic = \"webhooks.github\"\nsignature = {{ scheme = \"github\", secrets_env = [\"S\"] }}\nevent = {{ key_pointer = \"/repository/full_name\" }}\n",
-        monolith.url()
-    );
-    let cfg = strangler::config::load_str(&src, "bench.toml", &|_| Some(SECRET.to_string())).unwrap();
-    let proxy = strangler::app::start(cfg, strangler::app::Options::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start(&monolith.url(), "").await;
+    let spool = |name: &str, fsync: &str, wa: bool| {
+        let path = dir.path().join(name);
+        format!("[spool]\ndir = \"{}\"\nfsync = \"{fsync}\"\nwrite_ahead = {wa}\n", path.display())
+    };
+    let spooled = start(&monolith.url(), &spool("off", "100ms", false)).await;
+    let ahead = start(&monolith.url(), &spool("on", "100ms", true)).await;
+    let ahead_always = start(&monolith.url(), &spool("always", "always", true)).await;
 
     // Warm up pools and the producer, then measure each scenario in turn.
     load(proxy.public_addr, "/webhooks/github", conns, 1.min(secs)).await;
     let direct = load(monolith.addr(), "/webhooks/github", conns, secs).await;
     let passthrough = load(proxy.public_addr, "/unmatched", conns, secs).await;
     let route = load(proxy.public_addr, "/webhooks/github", conns, secs).await;
+    // Two interleaved rounds (off, on, always, off, on, always), so drift over the run shows.
+    let mut rounds = Vec::new();
+    for _ in 0..2 {
+        let mut wa = Vec::new();
+        for p in [&spooled, &ahead, &ahead_always] {
+            load(p.public_addr, "/webhooks/github", conns, 1.min(secs)).await;
+            wa.push(load(p.public_addr, "/webhooks/github", conns, secs).await);
+        }
+        rounds.push(wa);
+    }
 
     println!("scenario          req/s      p50       p99     (connections: {conns}, {secs} s each)");
     for (name, s) in [("direct", &direct), ("passthrough", &passthrough), ("signed route", &route)] {
@@ -109,7 +124,34 @@ async fn main() {
             s.p99.as_secs_f64() / direct.p99.as_secs_f64()
         );
     }
-    let published = proxy.metrics.publish.published.with_label_values(&["github"]).get();
-    proxy.shutdown().await;
+    let names = ["write_ahead off", "write_ahead on, fsync 100ms", "write_ahead on, fsync always"];
+    for (round, wa) in rounds.iter().enumerate() {
+        println!("\nwrite-ahead, round {} (signed route, spool configured, Kafka up):", round + 1);
+        for (name, s) in names.iter().zip(wa) {
+            println!("{name:<30} {:>8.0} req/s {:>9.2?} p50 {:>9.2?} p99", rps(s), s.p50, s.p99);
+        }
+        for (name, s) in names.iter().zip(wa).skip(1) {
+            println!(
+                "{name}: throughput {:.2}x write_ahead off, p50 {:.2}x, p99 {:.2}x",
+                rps(s) / rps(&wa[0]),
+                s.p50.as_secs_f64() / wa[0].p50.as_secs_f64(),
+                s.p99.as_secs_f64() / wa[0].p99.as_secs_f64()
+            );
+        }
+    }
+    let mut published = 0;
+    for p in [proxy, spooled, ahead, ahead_always] {
+        published += p.metrics.publish.published.with_label_values(&["github"]).get();
+        p.shutdown().await;
+    }
     println!("events published during the run: {published}");
+}
+
+/// A proxy on the embedded broker with one signed route; `tail` adds tables (a `[spool]`).
+async fn start(legacy: &str, tail: &str) -> strangler::app::Running {
+    let src = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[legacy]\nurl = \"{legacy}\"\n{tail}[[route]]\nname = \"github\"\nmatch = {{ path = \"/webhooks/github\" }}\ntopic = \"webhooks.github\"\nsignature = {{ scheme = \"github\", secrets_env = [\"S\"] }}\nevent = {{ key_pointer = \"/repository/full_name\" }}\n"
+    );
+    let cfg = strangler::config::load_str(&src, "bench.toml", &|_| Some(SECRET.to_string())).unwrap();
+    strangler::app::start(cfg, strangler::app::Options::default()).await.unwrap()
 }

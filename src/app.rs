@@ -26,14 +26,17 @@ use crate::ingress::{self, ServeOptions};
 use crate::legacy::LegacyClient;
 use crate::publish::dedupe::Dedupe;
 use crate::publish::embedded::EmbeddedBroker;
-use crate::publish::spool::{Fsync, Spool};
-use crate::publish::topics::{Maker, TopicSpec};
+use crate::publish::spool::Fsync;
+use crate::publish::topics::Maker;
 use crate::publish::{self, Publisher};
 use crate::route::{RouteTable, Routes};
+use crate::telemetry::readiness::Readiness;
 use crate::telemetry::Metrics;
 
 mod running;
+mod tasks;
 use arc_swap::ArcSwap;
+use tasks::{after_topics, log_exit, open_spool, sync_spool, wanted_topics};
 
 /// How long `start` waits for the parity topic's last hour before it gives up.
 const PARITY_CATCH_UP: Duration = Duration::from_secs(30);
@@ -63,6 +66,10 @@ impl Default for Options {
 
 /// How long start-up waits to read the control topic to its end before it gives up.
 const CONTROL_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// How long start-up waits for write-ahead mode to send new events at once (offsets recorded,
+/// recovered spool replayed).
+const WRITE_AHEAD_LIVE: Duration = Duration::from_secs(15);
 
 /// How long start-up waits for the comparator to get its outcomes partitions.
 const COMPARATOR_JOIN: Duration = Duration::from_secs(15);
@@ -114,7 +121,6 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         create: cfg.kafka.create_topics,
         embedded: broker.clone(),
     };
-    topics.ensure(&wanted_topics(&cfg)).await.with_context(|| format!("creating topics on {brokers}"))?;
     let fixed = Fixed::of(&cfg);
 
     let kafka = &cfg.kafka;
@@ -133,8 +139,19 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         spool: spool.clone(),
         metrics: metrics.publish.clone(),
         dedupe,
+        topics: cfg.routes.iter().map(|r| r.topic.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
     })
     .context("creating the Kafka producers")?;
+    // Kafka unreachable at start-up must not keep the monolith's path down: serve at once, spool
+    // (when configured), and create the topics in the background once Kafka answers.
+    let reachable = broker.is_some() || publisher.kafka_reachable(Duration::from_secs(2)).await;
+    let (topics_ready, topics_up) = watch::channel(reachable);
+    let wanted = wanted_topics(&cfg);
+    if reachable {
+        topics.ensure(&wanted).await.with_context(|| format!("creating topics on {brokers}"))?;
+    } else {
+        publisher.start_unreachable();
+    }
 
     let dials = Arc::new(Dials::default());
     for r in &cfg.routes {
@@ -160,6 +177,11 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         audit.clone().run(brokers.clone(), kafka.librdkafka.clone(), stopped.clone()),
     )));
     background.push(tokio::spawn(log_exit("publisher supervisor", publisher.clone().supervise(stopped.clone()))));
+    if !reachable {
+        let failures = metrics.publish.topic_create_failures.clone();
+        let run = topics.clone().ensure_in_background(wanted, publisher.clone(), failures, topics_ready, stopped.clone());
+        background.push(tokio::spawn(log_exit("topic creation", run)));
+    }
     if let Some(spool) = spool.filter(|s| matches!(s.settings().fsync, Fsync::Every(_))) {
         background.push(tokio::spawn(sync_spool(spool, stopped.clone())));
     }
@@ -182,7 +204,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             group_id: cfg.comparator.group_id.clone(),
             topic: kafka.outcomes_topic.clone(),
         };
-        background.push(tokio::spawn(log_exit("comparator", comparator.run(input, stopped.clone()))));
+        let run = after_topics(topics_up.clone(), stopped.clone(), comparator.run(input, stopped.clone()));
+        background.push(tokio::spawn(log_exit("comparator", run)));
     }
 
     // Every replica reads the whole parity topic, whether or not it compares.
@@ -196,8 +219,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     // before the public listener accepts. With Kafka down it starts anyway (the monolith's path
     // must not need Kafka), on the file's initial states, and reports not ready until it has read
     // the control topic.
-    if !publisher.kafka_reachable(Duration::from_secs(2)).await {
-        tracing::error!(topic = %kafka.control_topic, "Kafka unreachable at start-up: serving the file's initial route states until the control topic can be read; not ready until then");
+    if !reachable {
+        tracing::error!(topic = %kafka.control_topic, "Kafka unreachable at start-up: serving at once on the file's initial route states until the control topic can be read; topics are created in the background");
     } else {
         if !control.wait_caught_up(CONTROL_CATCH_UP).await {
             let _ = stop.send(true);
@@ -206,6 +229,9 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
                  compacted with one partition when kafka.create_topics is true)",
                 kafka.control_topic
             );
+        }
+        if !publisher.wait_live(WRITE_AHEAD_LIVE).await {
+            tracing::warn!("write-ahead: still replaying the spool; new shadow events queue behind it until done");
         }
         if !parity.wait_caught_up(PARITY_CATCH_UP).await {
             let _ = stop.send(true);
@@ -227,7 +253,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         if routes.load().iter().any(|r| r.new_path.await_outcome.is_some()) {
             let run =
                 waiters.clone().run(brokers.clone(), kafka.librdkafka.clone(), kafka.outcomes_topic.clone(), stopped.clone());
-            background.push(tokio::spawn(log_exit("outcome waiters", run)));
+            background.push(tokio::spawn(log_exit("outcome waiters", after_topics(topics_up.clone(), stopped.clone(), run))));
         }
         let listener =
             TcpListener::bind(cfg.server.listen).await.with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
@@ -293,6 +319,12 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         parity: parity.clone(),
         access,
         reloader: reloader.clone(),
+        readiness: Readiness {
+            public: (opts.role == Role::Proxy).then_some(public_addr),
+            spool: publisher.spool().cloned(),
+            requires_kafka: cfg.admin.ready_requires_kafka,
+            legacy: cfg.legacy.url.clone(),
+        },
     });
     background.push(tokio::spawn(admin_api::serve(admin_listener, api, serve_opts, stopped)));
     tracing::info!(%public_addr, %admin_addr, %brokers, role = ?opts.role, "strangler started");
@@ -316,50 +348,4 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         background,
         _broker: broker,
     })
-}
-
-/// The routes' topics, the outcomes, parity and dead-letter topics, and the control topic
-/// (compacted, one partition so every route's changes have one order) and the audit topic.
-fn wanted_topics(cfg: &Validated) -> Vec<TopicSpec> {
-    let k = &cfg.kafka;
-    let mut plain: BTreeSet<&str> = cfg.routes.iter().map(|r| r.topic.as_str()).collect();
-    plain.extend([k.outcomes_topic.as_str(), k.parity_topic.as_str(), k.dead_letter_topic.as_str()]);
-    plain.extend(k.service_topics.iter().map(String::as_str));
-    let mut wanted: Vec<TopicSpec> = plain.into_iter().map(|t| TopicSpec::plain(t, k.partitions)).collect();
-    wanted.push(TopicSpec { name: k.control_topic.clone(), partitions: 1, config: vec![("cleanup.policy", "compact")] });
-    wanted.push(TopicSpec::plain(&k.audit_topic, 1));
-    wanted
-}
-
-/// Opens the spool (repairing a torn tail) off the async threads.
-async fn open_spool(settings: crate::publish::spool::Settings, metrics: &Metrics) -> anyhow::Result<Spool> {
-    let dir = settings.dir.display().to_string();
-    let (spool, opened) = tokio::task::spawn_blocking(move || Spool::open(settings))
-        .await?
-        .with_context(|| format!("opening the spool in {dir}"))?;
-    metrics.publish.torn_tails.inc_by(opened.torn_tails);
-    tracing::info!(dir, records = opened.records, bytes = opened.bytes, torn_tails = opened.torn_tails, "spool opened");
-    Ok(spool)
-}
-
-/// Fsyncs the spool every `spool.fsync` interval while anything was written.
-async fn sync_spool(spool: Arc<Spool>, mut stop: watch::Receiver<bool>) {
-    let Fsync::Every(every) = spool.settings().fsync else { return };
-    let mut tick = tokio::time::interval(every);
-    while !*stop.borrow() {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => {}
-        }
-        let s = spool.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sync()).await {
-            tracing::error!(error = %e, "spool fsync failed");
-        }
-    }
-}
-
-async fn log_exit(what: &'static str, task: impl std::future::Future<Output = anyhow::Result<()>>) {
-    if let Err(e) = task.await {
-        tracing::error!(task = what, error = %e, "background task stopped");
-    }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::raw::RawToken;
+use super::raw::{RawAdmin, RawToken};
 use super::validate::EnvLookup;
 use super::ConfigError;
 use crate::control::auth::Token;
@@ -73,4 +73,10 @@ pub(super) fn tokens(raw: &[RawToken], env: EnvLookup<'_>, errs: &mut Vec<Config
         }
     }
     out
+}
+
+/// `admin.ready_requires_kafka`: as set, else true only without a spool (events then have nowhere
+/// to wait while Kafka is down).
+pub(super) fn ready_requires_kafka(raw: &RawAdmin, has_spool: bool) -> bool {
+    raw.ready_requires_kafka.unwrap_or(!has_spool)
 }

@@ -79,6 +79,8 @@ pub struct Admin {
     pub listen: SocketAddr,
     pub read_requires_token: bool,
     pub tokens: Vec<crate::control::auth::Token>,
+    /// `/readyz` answers 503 while Kafka is down (`admin.ready_requires_kafka`, resolved).
+    pub ready_requires_kafka: bool,
 }
 
 #[derive(Debug, Clone)]

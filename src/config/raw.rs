@@ -58,6 +58,9 @@ pub struct RawSpool {
     /// `"drop_newest"` or `"drop_oldest"`.
     #[serde(default = "default_spool_when_full")]
     pub when_full: String,
+    /// Every shadow event is appended before the sender is answered (crash-safe).
+    #[serde(default)]
+    pub write_ahead: bool,
 }
 
 /// `[comparator]`: joins legacy and new outcomes and records parity.
@@ -130,6 +133,9 @@ pub struct RawAdmin {
     /// `[[admin.token]]`: named bearer tokens for the admin API.
     #[serde(default, rename = "token")]
     pub tokens: Vec<RawToken>,
+    /// `/readyz` fails while Kafka is down. Default: true without a spool, false with one.
+    #[serde(default)]
+    pub ready_requires_kafka: Option<bool>,
 }
 
 /// `[[admin.token]]`: one named bearer token, from an environment variable or a file.
@@ -210,7 +216,7 @@ impl Default for RawServer {
 
 impl Default for RawAdmin {
     fn default() -> Self {
-        Self { listen: default_admin_listen(), read_requires_token: false, tokens: Vec::new() }
+        Self { listen: default_admin_listen(), read_requires_token: false, tokens: Vec::new(), ready_requires_kafka: None }
     }
 }
 

@@ -35,7 +35,13 @@ pub(super) fn validate(raw: &RawSpool, errs: &mut Vec<ConfigError>) -> Option<Se
     if errs.len() > before {
         return None;
     }
-    Some(Settings { dir: PathBuf::from(&raw.dir), max_bytes: raw.max_bytes, fsync: fsync?, when_full: when_full? })
+    Some(Settings {
+        dir: PathBuf::from(&raw.dir),
+        max_bytes: raw.max_bytes,
+        fsync: fsync?,
+        when_full: when_full?,
+        write_ahead: raw.write_ahead,
+    })
 }
 
 fn fsync(s: &str) -> Option<Fsync> {
@@ -51,7 +57,13 @@ mod tests {
     use super::*;
 
     fn raw(fsync: &str, when_full: &str, max_bytes: u64) -> RawSpool {
-        RawSpool { dir: "/var/lib/strangler/spool".into(), max_bytes, fsync: fsync.into(), when_full: when_full.into() }
+        RawSpool {
+            dir: "/var/lib/strangler/spool".into(),
+            max_bytes,
+            fsync: fsync.into(),
+            when_full: when_full.into(),
+            write_ahead: false,
+        }
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         listen: socket_addr("admin.listen", &raw.admin.listen, &mut errs),
         read_requires_token: raw.admin.read_requires_token,
         tokens: super::admin::tokens(&raw.admin.tokens, env, &mut errs),
+        ready_requires_kafka: super::admin::ready_requires_kafka(&raw.admin, raw.spool.is_some()),
     };
     let legacy = Legacy {
         url: upstream_url("legacy.url", &raw.legacy.url, &mut errs),

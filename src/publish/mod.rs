@@ -11,14 +11,16 @@ pub mod embedded;
 pub mod failure;
 mod persisted;
 pub mod producer;
+mod reachability;
 pub mod reader;
 pub mod replay;
 pub mod spool;
 mod spooling;
 pub mod topics;
+mod write_ahead;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -44,6 +46,8 @@ pub struct Settings {
     pub spool: Option<Arc<Spool>>,
     pub metrics: PublishMetrics,
     pub dedupe: Arc<Dedupe>,
+    /// The routes' topics: write-ahead mode records their end offsets before sending anything.
+    pub topics: Vec<String>,
 }
 
 /// A live event that was not acknowledged.
@@ -80,6 +84,10 @@ struct Inner {
     order: AtomicU64,
     /// Delivery reports not yet settled (spooled, counted or dead-lettered).
     unsettled: AtomicUsize,
+    /// False from a start-up with Kafka unreachable until the topics were created.
+    topics_ready: AtomicBool,
+    /// `spool.write_ahead`: every shadow event goes through the spool first.
+    wal: Option<write_ahead::Wal>,
 }
 
 fn outgoing(event: &CanonicalEvent) -> Outgoing<'_> {
@@ -94,9 +102,12 @@ impl Publisher {
         live_overrides.insert("message.timeout.ms".into(), s.live_timeout.as_millis().max(1).to_string());
         let live_config = producer::producer_config(&s.brokers, &live_overrides);
         let max_message = s.librdkafka.get("message.max.bytes").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1_000_000);
-        let inner = Inner {
-            shadow: RwLock::new(Arc::new(producer::create(&shadow_config, health.clone())?)),
-            live: RwLock::new(Arc::new(producer::create(&live_config, health.clone())?)),
+        let shadow = Arc::new(producer::create(&shadow_config, health.clone())?);
+        let live = Arc::new(producer::create(&live_config, health.clone())?);
+        let wal_spool = s.spool.clone().filter(|sp| sp.settings().write_ahead);
+        let inner = Arc::new_cyclic(|me| Inner {
+            shadow: RwLock::new(shadow),
+            live: RwLock::new(live),
             shadow_config,
             live_config,
             client_config: producer::client_config(&s.brokers, &s.librdkafka),
@@ -109,8 +120,10 @@ impl Publisher {
             // Seeded from the clock so events spooled after a restart sort after older ones.
             order: AtomicU64::new(spooling::now_ms() * 1000),
             unsettled: AtomicUsize::new(0),
-        };
-        Ok(Self { inner: Arc::new(inner) })
+            topics_ready: AtomicBool::new(true),
+            wal: wal_spool.map(|spool| write_ahead::Wal::start(spool, s.topics.clone(), me.clone())),
+        });
+        Ok(Self { inner })
     }
 
     fn shadow(&self) -> Arc<Producer> {
@@ -129,9 +142,13 @@ impl Publisher {
     /// Why new events should queue behind the spool instead of going to Kafka now, if they should.
     fn spooling(&self) -> Option<FailReason> {
         let spool = self.inner.spool.as_ref()?;
-        if self.inner.health.is_down() {
+        let backlog = match &self.inner.wal {
+            Some(wal) => wal.backlog(),
+            None => !spool.is_empty(),
+        };
+        if !self.kafka_up() {
             Some(FailReason::KafkaDown)
-        } else if !spool.is_empty() {
+        } else if backlog {
             Some(FailReason::SpoolDraining)
         } else {
             None
@@ -143,6 +160,9 @@ impl Publisher {
     /// to the spool, so a process kill cannot lose a spooled event whose request was answered.
     pub async fn publish(&self, route: &str, event: CanonicalEvent) {
         let order = self.inner.order.fetch_add(1, Ordering::Relaxed);
+        if self.inner.wal.is_some() && self.publish_ahead(route, &event, order).await {
+            return;
+        }
         if let Some(reason) = self.spooling() {
             self.spool_event(route, &event, order, false, None, reason).await;
             return;
@@ -217,7 +237,7 @@ impl Publisher {
     /// Records are not spooled: while every broker is down they are counted and skipped at once.
     pub fn send_record(&self, topic: &str, key: &str, value: Vec<u8>, kind: &'static str) {
         let metrics = self.inner.metrics.clone();
-        if self.inner.health.is_down() {
+        if !self.kafka_up() {
             metrics.records_failed.with_label_values(&[kind]).inc();
             tracing::debug!(kind, key, "record skipped: kafka is down");
             return;
@@ -246,7 +266,8 @@ impl Publisher {
         let m = &self.inner.metrics;
         m.dedupe_entries.set(self.inner.dedupe.len() as i64);
         m.queue_depth.set(i64::from(self.shadow().in_flight_count() + self.live().in_flight_count()));
-        m.kafka_up.set(i64::from(!self.inner.health.is_down()));
+        m.kafka_up.set(i64::from(self.kafka_up()));
+        m.topics_ready.set(i64::from(self.inner.topics_ready.load(Ordering::Acquire)));
         if let Some(spool) = &self.inner.spool {
             let stats = spool.stats();
             m.spool_bytes.set(stats.bytes as i64);
@@ -283,6 +304,8 @@ impl Publisher {
         while self.inner.unsettled.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        // Write-ahead events are in the spool already: wait only for their acks to be recorded.
+        self.settle_inflight(Duration::from_secs(5)).await;
         if let Some(spool) = &self.inner.spool {
             if let Err(e) = spool.sync() {
                 tracing::error!(error = %e, "syncing the spool at exit");

@@ -15,6 +15,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::spool::Offsets;
+
 /// An event that may be on Kafka already.
 pub(super) struct Suspect {
     pub topic: String,
@@ -53,21 +55,8 @@ fn find_blocking(config: &ClientConfig, suspects: &[Suspect]) -> anyhow::Result<
     let deadline = Instant::now() + TIMEOUT;
     let mut found = HashSet::new();
     for (topic, suspects) in by_topic {
-        let consumer: BaseConsumer<Quiet> = config
-            .clone()
-            .set("group.id", "strangler-spool-check")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest")
-            .create_with_context(Quiet)?;
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
-        let all: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-            .unwrap_or_default();
+        let consumer = reader(config)?;
+        let all = partitions_of(&consumer, topic)?;
         // The earliest moment each partition must be read from.
         let mut since: BTreeMap<i32, u64> = BTreeMap::new();
         for s in &suspects {
@@ -85,7 +74,7 @@ fn find_blocking(config: &ClientConfig, suspects: &[Suspect]) -> anyhow::Result<
             by_time.add_partition_offset(topic, p, Offset::Offset(t as i64))?;
         }
         let starts = consumer.offsets_for_times(by_time, Duration::from_secs(5)).ok();
-        let mut assignment = TopicPartitionList::new();
+        let mut from = Vec::new();
         for &p in since.keys() {
             let start = starts
                 .as_ref()
@@ -94,31 +83,117 @@ fn find_blocking(config: &ClientConfig, suspects: &[Suspect]) -> anyhow::Result<
                 .map(|e| e.offset())
                 .filter(|o| matches!(o, Offset::Offset(n) if *n >= 0))
                 .unwrap_or(Offset::Beginning);
-            assignment.add_partition_offset(topic, p, start)?;
+            from.push((p, start));
         }
-        consumer.assign(&assignment)?;
-        let mut open: HashSet<i32> = since.keys().copied().collect();
-        while !open.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                anyhow::bail!("reading {topic} back did not reach the end of partitions {open:?} in {TIMEOUT:?}");
+        read_ids(&consumer, topic, &from, &wanted, deadline, &mut found)?;
+    }
+    Ok(found)
+}
+
+/// Write-ahead recovery: the ids among `suspects` (topic, id) found by reading each of their
+/// topics' partitions from `offsets` (from the start where none is recorded) to the end.
+pub(super) async fn find_from(
+    config: &ClientConfig,
+    suspects: Vec<(String, String)>,
+    offsets: Offsets,
+) -> anyhow::Result<HashSet<String>> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let wanted: HashSet<&str> = suspects.iter().map(|(_, id)| id.as_str()).collect();
+        let topics: std::collections::BTreeSet<&str> = suspects.iter().map(|(t, _)| t.as_str()).collect();
+        let deadline = Instant::now() + TIMEOUT;
+        let mut found = HashSet::new();
+        for topic in topics {
+            let consumer = reader(&config)?;
+            let known = offsets.get(topic);
+            let from: Vec<(i32, Offset)> = partitions_of(&consumer, topic)?
+                .into_iter()
+                .map(|p| (p, known.and_then(|k| k.get(&p)).map_or(Offset::Beginning, |o| Offset::Offset(*o))))
+                .collect();
+            read_ids(&consumer, topic, &from, &wanted, deadline, &mut found)?;
+        }
+        Ok(found)
+    })
+    .await?
+}
+
+/// The end offset of every partition of `topics`, as the broker reports it now.
+pub(super) async fn end_offsets(config: &ClientConfig, topics: Vec<String>) -> anyhow::Result<Offsets> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer = reader(&config)?;
+        let mut out = Offsets::new();
+        for topic in topics {
+            for p in partitions_of(&consumer, &topic)? {
+                let (_, high) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(5))?;
+                out.entry(topic.clone()).or_default().insert(p, high);
             }
-            match consumer.poll(left.min(Duration::from_millis(500))) {
-                None => {}
-                Some(Err(KafkaError::PartitionEOF(p))) => {
-                    open.remove(&p);
-                }
-                Some(Err(e)) => tracing::debug!(error = %e, topic, "possibly-persisted check: transient error"),
-                Some(Ok(msg)) => {
-                    let id = msg.headers().and_then(|h| h.iter().find(|h| h.key == "ce_id").and_then(|h| h.value));
-                    if let Some(id) = id.and_then(|v| std::str::from_utf8(v).ok()) {
-                        if wanted.contains(id) {
-                            found.insert(id.to_string());
-                        }
+        }
+        Ok(out)
+    })
+    .await?
+}
+
+fn reader(config: &ClientConfig) -> anyhow::Result<BaseConsumer<Quiet>> {
+    Ok(config
+        .clone()
+        .set("group.id", "strangler-spool-check")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(Quiet)?)
+}
+
+fn partitions_of(consumer: &BaseConsumer<Quiet>, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+    let all: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if all.is_empty() {
+        anyhow::bail!("topic {topic} has no partitions (does it exist?)");
+    }
+    Ok(all)
+}
+
+/// Reads each `(partition, start)` of `topic` to its end, adding to `found` the `ce_id`s in `wanted`.
+fn read_ids(
+    consumer: &BaseConsumer<Quiet>,
+    topic: &str,
+    from: &[(i32, Offset)],
+    wanted: &HashSet<&str>,
+    deadline: Instant,
+    found: &mut HashSet<String>,
+) -> anyhow::Result<()> {
+    let mut assignment = TopicPartitionList::new();
+    for &(p, start) in from {
+        assignment.add_partition_offset(topic, p, start)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut open: HashSet<i32> = from.iter().map(|(p, _)| *p).collect();
+    while !open.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            anyhow::bail!("reading {topic} back did not reach the end of partitions {open:?} in {TIMEOUT:?}");
+        }
+        match consumer.poll(left.min(Duration::from_millis(500))) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+            }
+            Some(Err(e)) => tracing::debug!(error = %e, topic, "possibly-persisted check: transient error"),
+            Some(Ok(msg)) => {
+                let id = msg.headers().and_then(|h| h.iter().find(|h| h.key == "ce_id").and_then(|h| h.value));
+                if let Some(id) = id.and_then(|v| std::str::from_utf8(v).ok()) {
+                    if wanted.contains(id) {
+                        found.insert(id.to_string());
                     }
                 }
             }
         }
     }
-    Ok(found)
+    Ok(())
 }

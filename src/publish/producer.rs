@@ -11,7 +11,7 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka_sys::rd_kafka_msg_status_t;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Settings strangler relies on for the events producer. Idempotence keeps librdkafka's retries
 /// from duplicating or reordering records within a partition; `acks=all` means an acknowledged
@@ -103,6 +103,24 @@ pub enum Report {
     },
 }
 
+/// Who waits for a message's delivery report.
+pub enum Waiter {
+    /// One task awaits it.
+    One(oneshot::Sender<Report>),
+    /// Write-ahead: reports go to one channel in librdkafka's order (per partition, the order
+    /// Kafka wrote them), with where the event landed.
+    Logged { seq: u64, to: mpsc::UnboundedSender<Logged> },
+}
+
+/// A delivery report for a [`Waiter::Logged`] message.
+#[derive(Debug)]
+pub struct Logged {
+    pub seq: u64,
+    pub report: Report,
+    /// Topic, partition and offset, when acknowledged.
+    pub at: Option<(String, i32, i64)>,
+}
+
 /// The producer context: delivery reports go to the waiting task, client errors to [`Health`].
 pub struct Ctx {
     health: Arc<Health>,
@@ -122,7 +140,7 @@ impl ClientContext for Ctx {
 }
 
 impl ProducerContext for Ctx {
-    type DeliveryOpaque = Box<oneshot::Sender<Report>>;
+    type DeliveryOpaque = Box<Waiter>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, done: Self::DeliveryOpaque) {
         let report = match result {
@@ -137,7 +155,18 @@ impl ProducerContext for Ctx {
             },
         };
         // The waiting task may be gone (shutdown): nothing left to tell.
-        let _ = done.send(report);
+        match *done {
+            Waiter::One(done) => {
+                let _ = done.send(report);
+            }
+            Waiter::Logged { seq, to } => {
+                let at = match (&report, result) {
+                    (Report::Acked, Ok(m)) => Some((m.topic().to_string(), m.partition(), m.offset())),
+                    _ => None,
+                };
+                let _ = to.send(Logged { seq, report, at });
+            }
+        }
     }
 }
 
@@ -159,12 +188,26 @@ pub struct Outgoing<'a> {
 /// Enqueues `out` and returns the receiver of its delivery report, or the error that kept
 /// librdkafka from taking it (queue full, too large, unknown topic).
 pub fn send(producer: &Producer, out: &Outgoing<'_>) -> Result<oneshot::Receiver<Report>, KafkaError> {
+    let (done, report) = oneshot::channel();
+    send_to(producer, out, Waiter::One(done)).map(|()| report)
+}
+
+/// Enqueues `out`; its report goes to `to` as a [`Logged`] for `seq`.
+pub fn send_logged(
+    producer: &Producer,
+    out: &Outgoing<'_>,
+    seq: u64,
+    to: &mpsc::UnboundedSender<Logged>,
+) -> Result<(), KafkaError> {
+    send_to(producer, out, Waiter::Logged { seq, to: to.clone() })
+}
+
+fn send_to(producer: &Producer, out: &Outgoing<'_>, waiter: Waiter) -> Result<(), KafkaError> {
     let headers = out.headers.iter().fold(OwnedHeaders::new_with_capacity(out.headers.len()), |h, (k, v)| {
         h.insert(Header { key: k, value: Some(v.as_bytes()) })
     });
-    let (done, report) = oneshot::channel();
-    let record = BaseRecord::with_opaque_to(out.topic, Box::new(done)).key(out.key).payload(out.value).headers(headers);
-    producer.send(record).map(|()| report).map_err(|(e, _)| e)
+    let record = BaseRecord::with_opaque_to(out.topic, Box::new(waiter)).key(out.key).payload(out.value).headers(headers);
+    producer.send(record).map_err(|(e, _)| e)
 }
 
 /// Sends and waits for the delivery report.

@@ -50,7 +50,12 @@ impl Publisher {
                     health.set_up();
                     busy = true;
                 }
-            } else if self.inner.spool.as_ref().is_some_and(|s| !s.is_empty()) {
+            } else if self.kafka_up() && self.inner.wal.is_some() {
+                match self.supervise_ahead().await {
+                    Ok(worked) => busy = worked,
+                    Err(e) => tracing::warn!(error = %e, "write-ahead replay paused"),
+                }
+            } else if self.kafka_up() && self.inner.spool.as_ref().is_some_and(|s| !s.is_empty()) {
                 match self.replay_batch().await {
                     Ok(n) => busy = n > 0,
                     Err(e) => tracing::warn!(error = %e, "spool replay paused"),

@@ -73,3 +73,50 @@ impl Maker {
         Ok(())
     }
 }
+
+/// First and longest wait between two attempts of [`Maker::ensure_in_background`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+impl Maker {
+    /// Start-up found Kafka unreachable: creates `topics` once it answers, retrying with
+    /// exponential backoff (1 s doubling to 30 s), each failure logged and counted in
+    /// `strangler_topic_create_failures_total`. Then lets `publisher` publish and replay, and
+    /// reports it through `ready`.
+    pub async fn ensure_in_background(
+        self,
+        topics: Vec<TopicSpec>,
+        publisher: super::Publisher,
+        failures: prometheus::IntCounter,
+        ready: tokio::sync::watch::Sender<bool>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut wait = RETRY_FIRST;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = if publisher.kafka_reachable(Duration::from_secs(2)).await {
+                self.ensure(&topics).await
+            } else {
+                Err(anyhow::anyhow!("no broker answered a metadata request"))
+            };
+            match result {
+                Ok(()) => {
+                    tracing::info!(attempt, brokers = %self.brokers, "Kafka answered: topics ready; publishing and replaying the spool");
+                    publisher.set_topics_ready();
+                    ready.send_replace(true);
+                    return Ok(());
+                }
+                Err(e) => {
+                    failures.inc();
+                    tracing::warn!(attempt, retry_in = ?wait, error = %e, brokers = %self.brokers, "creating topics: Kafka not ready yet");
+                }
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(RETRY_MAX);
+        }
+    }
+}

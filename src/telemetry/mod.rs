@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod logging;
+pub mod readiness;
 mod zero;
 
 pub use control::ControlMetrics;
@@ -122,6 +123,10 @@ pub struct PublishMetrics {
     pub kafka_up: IntGauge,
     /// `strangler_producer_recreated_total`: producers replaced after a fatal error.
     pub recreated: IntCounter,
+    /// `strangler_topics_ready`: 1 once start-up found or created every topic strangler uses.
+    pub topics_ready: IntGauge,
+    /// `strangler_topic_create_failures_total`: background attempts to create the topics that failed.
+    pub topic_create_failures: IntCounter,
 }
 
 impl Metrics {
@@ -225,8 +230,16 @@ impl Metrics {
             spool_records: int_gauge("strangler_spool_records", "Events in the spool waiting for Kafka.")?,
             spool_oldest_age: float_gauge("strangler_spool_oldest_age_seconds", "Age of the oldest event in the spool.")?,
             torn_tails: int_counter("strangler_spool_torn_tails_total", "Damaged spool tails found and truncated at start-up.")?,
-            kafka_up: int_gauge("strangler_kafka_up", "0 while the producer reports every broker down, else 1.")?,
+            kafka_up: int_gauge(
+                "strangler_kafka_up",
+                "1 when events can be published: topics exist and the producer does not report every broker down.",
+            )?,
             recreated: int_counter("strangler_producer_recreated_total", "Producers replaced after a fatal librdkafka error.")?,
+            topics_ready: int_gauge("strangler_topics_ready", "1 once every topic strangler uses was found or created.")?,
+            topic_create_failures: int_counter(
+                "strangler_topic_create_failures_total",
+                "Attempts to create the topics (in the background, Kafka being unreachable at start-up) that failed.",
+            )?,
         };
         let gauge = |name: &str, help: &str| -> prometheus::Result<GaugeVec> {
             let g = GaugeVec::new(Opts::new(name, help), &["route"])?;

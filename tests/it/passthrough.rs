@@ -76,7 +76,11 @@ async fn a_down_monolith_gets_502_json_and_the_proxy_stays_healthy() {
     let health = send(Method::GET, &format!("http://{}/healthz", proxy.admin_addr), &[], "").await;
     assert_eq!(health.status, StatusCode::OK);
     let ready = send(Method::GET, &format!("http://{}/readyz", proxy.admin_addr), &[], "").await;
-    assert_eq!(ready.status, StatusCode::OK, "Kafka is reachable: {:?}", ready.body);
+    // Ready means "can serve": a monolith that refuses connections takes the replica out of rotation.
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", ready.body);
+    assert_eq!(ready.json()["monolith"], "unreachable");
+    assert_eq!(ready.json()["reasons"], serde_json::json!(["monolith_unreachable"]));
+    assert_eq!(ready.json()["kafka"], "reachable");
     assert_eq!(ready.json()["durable"], true);
 
     // Still serving: the verified webhook was accepted and published even though the monolith was down.

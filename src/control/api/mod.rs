@@ -56,6 +56,8 @@ pub struct Api {
     pub parity: Arc<ClusterParity>,
     pub access: Arc<ArcSwap<Access>>,
     pub reloader: Option<Arc<Reloader>>,
+    /// What `/readyz` checks besides Kafka and the control topic.
+    pub readiness: crate::telemetry::readiness::Readiness,
 }
 
 /// An answer with a stable error code.

@@ -2,19 +2,16 @@
 //! OpenAPI description.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use serde::Deserialize;
 
 use super::{json, json_body, Api, ApiError};
-
-/// How long `/readyz` waits for broker metadata.
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::telemetry::readiness::KafkaState;
 
 /// The OpenAPI 3.1 description of this API.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -35,22 +32,27 @@ pub async fn healthz() -> Response {
     json(StatusCode::OK, serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when Kafka answers and the control topic has been read to its end.
+/// Ready when this replica can serve (see [`crate::telemetry::readiness`]); Kafka down is
+/// reported as degraded, and fails readiness only with `admin.ready_requires_kafka`.
 pub async fn readyz(State(api): State<Arc<Api>>) -> Response {
-    let reachable = api.publisher.kafka_reachable(READY_TIMEOUT).await;
-    let control = api.control.caught_up();
-    let ready = reachable && control;
-    let mut body = serde_json::json!({
-        "ready": ready,
-        "kafka": if reachable { "reachable" } else { "unreachable" },
-        "control": if control { "caught_up" } else { "reading" },
-        "durable": api.embedded_bootstrap.is_none(),
-    });
+    let kafka = if api.publisher.kafka_down() {
+        KafkaState::Unreachable
+    } else if api.publisher.kafka_up() {
+        KafkaState::Reachable
+    } else {
+        KafkaState::CreatingTopics
+    };
+    let mut upstreams: Vec<Uri> = api.routes.load().iter().map(|r| r.upstream.clone()).collect();
+    upstreams.push(api.readiness.legacy.clone());
+    let report = api.readiness.check(&upstreams, kafka, api.control.caught_up()).await;
+    let status = if report.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    body["durable"] = api.embedded_bootstrap.is_none().into();
     if let Some(bootstrap) = &api.embedded_bootstrap {
         body["warning"] =
             format!("embedded in-memory Kafka at {bootstrap}: nothing is durable; set kafka.brokers for production").into();
     }
-    json(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+    json(status, body)
 }
 
 pub async fn openapi() -> Response {

@@ -4,7 +4,7 @@
 //! replaced by a fresh one: every record on disk is then pending again. Duplicates are possible,
 //! loss is not.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,14 @@ pub(super) struct Cursor {
     /// The highest seq a replay has handed to Kafka (see `Spool::mark_replaying`).
     #[serde(default)]
     pub replay_mark: Option<u64>,
+    /// Write-ahead mode: per topic and partition, an offset at or below that of every event
+    /// acknowledged by Kafka but not yet acked here; recovery reads from there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offsets: Offsets,
 }
+
+/// Topic → partition → offset.
+pub type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
 
 impl Cursor {
     /// Whether `seq` is acked according to this cursor.
@@ -37,8 +44,9 @@ impl Cursor {
     }
 
     /// Builds the cursor for the given state; `acked` is trimmed to seqs at or above `acked_below`.
-    pub fn of(next_seq: u64, acked_below: u64, acked: &BTreeSet<u64>, replay_mark: Option<u64>) -> Cursor {
-        Cursor { next_seq, acked_below, acked: acked.range(acked_below..).copied().collect(), replay_mark }
+    pub fn of(next_seq: u64, acked_below: u64, acked: &BTreeSet<u64>, replay_mark: Option<u64>, offsets: &Offsets) -> Cursor {
+        let acked = acked.range(acked_below..).copied().collect();
+        Cursor { next_seq, acked_below, acked, replay_mark, offsets: offsets.clone() }
     }
 
     fn check(&self) -> Result<(), String> {

@@ -27,6 +27,7 @@ mod recover;
 mod state;
 #[cfg(test)]
 mod tests;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,7 +36,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use cursor::Offsets;
 use state::State;
+pub use wal::AckedAt;
 
 /// One spooled event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +58,15 @@ pub struct Entry {
     pub spooled_at_ms: u64,
     /// The publisher's publish order, so a replay batch can restore it.
     pub order: u64,
+}
+
+/// Why [`Spool::health`] says the spool cannot take events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpoolHealth {
+    /// At or above 95 % of `max_bytes`.
+    Full,
+    /// The last append failed, or the directory cannot be written.
+    Unwritable,
 }
 
 /// When appended data is fsynced.
@@ -82,6 +94,8 @@ pub struct Settings {
     pub max_bytes: u64,
     pub fsync: Fsync,
     pub when_full: WhenFull,
+    /// `spool.write_ahead`: every shadow event is appended before the sender is answered.
+    pub write_ahead: bool,
 }
 
 /// What [`Spool::open`] found, after repair.
@@ -149,6 +163,8 @@ pub struct Spool {
     state: Mutex<State>,
     /// Un-acked entries, for a lock-free [`Spool::is_empty`].
     records: AtomicU64,
+    /// The last append failed on I/O (cleared by the next one that succeeds).
+    write_failed: std::sync::atomic::AtomicBool,
     /// Held open with an exclusive advisory lock: one process per spool directory.
     _lock: std::fs::File,
 }
@@ -161,12 +177,24 @@ impl Spool {
         let opened = Opened { records: state.records.len() as u64, bytes: state.bytes, torn_tails };
         let segment_bytes = (settings.max_bytes / 8).clamp(4096, 64 << 20);
         let records = AtomicU64::new(opened.records);
-        let spool = Spool { settings, segment_bytes, records, state: Mutex::new(state), _lock: lock };
+        let write_failed = Default::default();
+        let spool = Spool { settings, segment_bytes, records, write_failed, state: Mutex::new(state), _lock: lock };
         Ok((spool, opened))
     }
 
     /// Appends `entry`; it survives the process's death once this returns.
     pub fn append(&self, entry: &Entry) -> Result<Appended, SpoolError> {
+        let mut st = self.lock();
+        let appended = self.append_locked(&mut st, entry, true);
+        self.records.store(st.records.len() as u64, Ordering::Release);
+        drop(st);
+        self.write_failed.store(matches!(appended, Err(SpoolError::Io { .. })), Ordering::Release);
+        appended
+    }
+
+    /// Appends one entry under the lock; with `sync_now` false a durable spool defers the fsync
+    /// to the caller (group commit).
+    fn append_locked(&self, st: &mut State, entry: &Entry, sync_now: bool) -> Result<Appended, SpoolError> {
         let mut frame = frame::encode(entry)?;
         let needed = frame.len();
         let max_bytes = self.settings.max_bytes;
@@ -174,33 +202,28 @@ impl Spool {
         if needed > max_bytes {
             return Err(full);
         }
-        let mut st = self.lock();
         let mut evicted = Vec::new();
+        let lost = |evicted: &[Entry]| {
+            for lost in evicted {
+                tracing::error!(route = %lost.route, event_id = %lost.id, "spool: entry evicted before a failed append");
+            }
+        };
         while st.bytes + needed > max_bytes {
             if self.settings.when_full == WhenFull::DropNewest || st.segments.is_empty() {
                 return Err(full);
             }
             match st.evict_oldest() {
-                Ok(lost) => evicted.extend(lost),
+                Ok(gone) => evicted.extend(gone),
                 Err(e) => {
-                    self.records.store(st.records.len() as u64, Ordering::Release);
-                    drop(st);
-                    for lost in &evicted {
-                        tracing::error!(route = %lost.route, event_id = %lost.id, "spool: entry evicted before a failed append");
-                    }
+                    lost(&evicted);
                     return Err(e);
                 }
             }
         }
-        let appended = st.append(&mut frame, entry.spooled_at_ms, self.segment_bytes);
-        self.records.store(st.records.len() as u64, Ordering::Release);
-        drop(st);
-        match appended {
+        match st.append_with(&mut frame, entry.spooled_at_ms, self.segment_bytes, sync_now) {
             Ok(seq) => Ok(Appended { seq, evicted }),
             Err(e) => {
-                for lost in &evicted {
-                    tracing::error!(route = %lost.route, event_id = %lost.id, "spool: entry evicted before a failed append");
-                }
+                lost(&evicted);
                 Err(e)
             }
         }
@@ -261,6 +284,25 @@ impl Spool {
             self.lock().redirty();
         }
         flushed
+    }
+
+    /// Why the spool could not take an event now, if it could not: filled to 95 % of
+    /// `max_bytes`, its last append failed on I/O, or a probe file cannot be written in its
+    /// directory. For readiness.
+    pub fn health(&self) -> Result<(), SpoolHealth> {
+        let bytes = self.lock().bytes;
+        if bytes.saturating_mul(100) >= self.settings.max_bytes.saturating_mul(95) {
+            return Err(SpoolHealth::Full);
+        }
+        if self.write_failed.load(Ordering::Acquire) {
+            return Err(SpoolHealth::Unwritable);
+        }
+        let probe = self.settings.dir.join("probe");
+        let written = std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe));
+        written.map_err(|e| {
+            tracing::warn!(path = %probe.display(), error = %e, "spool directory not writable");
+            SpoolHealth::Unwritable
+        })
     }
 
     pub fn settings(&self) -> &Settings {

@@ -57,6 +57,7 @@ pub(super) fn recover(dir: &Path, durable: bool) -> Result<(State, u64), SpoolEr
         next_seq,
         acked: cursor.acked.iter().copied().collect::<BTreeSet<u64>>(),
         replay_mark: cursor.replay_mark,
+        offsets: cursor.offsets.clone(),
         bytes,
         dirty_data: false,
         dirty_meta: false,

@@ -42,6 +42,8 @@ pub(super) struct State {
     /// Acked seqs at or above the oldest un-acked one.
     pub acked: BTreeSet<u64>,
     pub replay_mark: Option<u64>,
+    /// Write-ahead: where recovery reads each partition from (see `cursor::Cursor::offsets`).
+    pub offsets: cursor::Offsets,
     /// Sum of the segments' bytes.
     pub bytes: u64,
     /// The active segment was written since its last fsync.
@@ -64,7 +66,7 @@ impl State {
     pub fn store_cursor(&mut self) -> Result<(), SpoolError> {
         let below = self.acked_below();
         self.acked = self.acked.split_off(&below);
-        let c = cursor::Cursor::of(self.next_seq, below, &self.acked, self.replay_mark);
+        let c = cursor::Cursor::of(self.next_seq, below, &self.acked, self.replay_mark, &self.offsets);
         cursor::store(&self.dir, &c, self.durable)?;
         self.dirty_meta |= !self.durable;
         Ok(())
@@ -101,7 +103,15 @@ impl State {
 
     /// Appends a frame (the caller made room for it) and returns its seq. On failure the segment
     /// is cut back to its last good frame and abandoned: the next append starts a new one.
-    pub fn append(&mut self, frame: &mut Pending, spooled_at_ms: u64, segment_bytes: u64) -> Result<u64, SpoolError> {
+    /// With `sync_now` false a durable spool leaves the fsync to [`State::sync_active`] (group
+    /// commit: one fsync for a batch).
+    pub fn append_with(
+        &mut self,
+        frame: &mut Pending,
+        spooled_at_ms: u64,
+        segment_bytes: u64,
+        sync_now: bool,
+    ) -> Result<u64, SpoolError> {
         let len = frame.len();
         if self.active_mut().is_some_and(|s| s.bytes > 0 && s.bytes + len > segment_bytes) {
             self.close_active()?;
@@ -112,7 +122,7 @@ impl State {
         if self.active_mut().is_none() {
             self.create_active(seq)?;
         }
-        let durable = self.durable;
+        let durable = self.durable && sync_now;
         let Some((&segment, seg)) = self.segments.iter_mut().next_back().filter(|(_, s)| s.file.is_some()) else {
             return Err(io_err(&self.dir, std::io::Error::other("the active segment disappeared")));
         };
@@ -143,6 +153,20 @@ impl State {
         self.records.push_back(Record { seq, segment, offset, len, spooled_at_ms });
         self.dirty_data |= !durable;
         Ok(seq)
+    }
+
+    /// Fsyncs the active segment now if it was written since its last sync (durable spools).
+    pub fn sync_active(&mut self) -> Result<(), SpoolError> {
+        if !self.dirty_data {
+            return Ok(());
+        }
+        if let Some(seg) = self.segments.values().next_back() {
+            if let Some(file) = &seg.file {
+                file.sync_data().map_err(|e| io_err(&seg.path, e))?;
+            }
+        }
+        self.dirty_data = false;
+        Ok(())
     }
 
     /// Deletes a segment file and forgets it (its records must already be out of `records`).

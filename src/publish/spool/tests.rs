@@ -23,7 +23,7 @@ fn entry(i: u64) -> Entry {
 }
 
 fn settings(dir: &Path, max_bytes: u64, when_full: WhenFull) -> Settings {
-    Settings { dir: dir.to_path_buf(), max_bytes, fsync: Fsync::Always, when_full }
+    Settings { dir: dir.to_path_buf(), max_bytes, fsync: Fsync::Always, when_full, write_ahead: false }
 }
 
 fn open(s: &Settings) -> (Spool, Opened) {

@@ -91,6 +91,14 @@ impl Tansu {
         Self::launch_with(bin, dir, cwd, "memory://tansu/".to_owned(), Some(advertised))
     }
 
+    /// Starts an in-memory broker on `port` (e.g. one a proxy was already pointed at).
+    pub fn start_on(port: u16) -> Tansu {
+        let bin = tansu_bin();
+        let dir = tempfile::tempdir().expect("tansu temp dir");
+        let cwd = dir.path().to_path_buf();
+        Self::launch_on(bin, dir, cwd, "memory://tansu/".to_owned(), None, port)
+    }
+
     /// The port the broker listens on.
     pub fn port(&self) -> u16 {
         self.port
@@ -101,7 +109,17 @@ impl Tansu {
     }
 
     fn launch_with(bin: PathBuf, dir: tempfile::TempDir, cwd: PathBuf, storage: String, advertised: Option<u16>) -> Tansu {
-        let port = free_port();
+        Self::launch_on(bin, dir, cwd, storage, advertised, free_port())
+    }
+
+    fn launch_on(
+        bin: PathBuf,
+        dir: tempfile::TempDir,
+        cwd: PathBuf,
+        storage: String,
+        advertised: Option<u16>,
+        port: u16,
+    ) -> Tansu {
         let mut tansu = Tansu {
             brokers: format!("127.0.0.1:{port}"),
             bin,
