@@ -142,6 +142,11 @@ mode = "passthrough"
     assert_eq!(last, ["/hooks%2Fold", "/hooks/old"]);
     let text = scrape(&proxy).await;
     assert_eq!(metric(&text, "strangler_route_refusals_total", &[("route", "github"), ("reason", "method_not_allowed")]), 1.0);
+    // The admin API shows each route's match as configured.
+    let routes = crate::control::get_json(&format!("http://{}/api/routes", proxy.admin_addr)).await;
+    let matches: Vec<&serde_json::Value> = routes["routes"].as_array().unwrap().iter().map(|r| &r["match"]).collect();
+    assert_eq!(matches[0], &serde_json::json!({"aliases": ["/hooks/gh"], "case_insensitive": false, "other_methods": ["GET"]}));
+    assert_eq!(matches[1], &serde_json::json!({"aliases": [], "case_insensitive": true, "other_methods": []}));
     assert_eq!(metric(&text, "strangler_route_refusals_total", &[("route", "old")]), 0.0);
     proxy.shutdown().await;
 }

@@ -93,6 +93,11 @@ pub fn view(api: &Api, r: &Route, dial: Option<DialState>) -> serde_json::Value 
         "name": r.name,
         "method": r.method.as_str(),
         "path": r.path,
+        "match": {
+            "aliases": r.matching.aliases.iter().map(|a| a.text.as_str()).collect::<Vec<_>>(),
+            "case_insensitive": r.matching.case_insensitive,
+            "other_methods": r.matching.other_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        },
         "topic": r.topic,
         "mode": dial.mode.as_str(),
         "share_percent": dial.share.percent(),
