@@ -5,22 +5,26 @@
 //! Modules are listed in the order a webhook travels through them (ARCHITECTURE §3, §6):
 //!
 //! - [`config`]: raw serde structs → pure `validate()` → [`config::Validated`]; errors name file, line and key.
-//! - [`ingress`]: the hyper server and its tower stack (request id, timeout, body limit, metrics), and the
-//!   per-request flow that ties the stages below together.
+//! - [`ingress`]: the hyper server and its tower stack (request id, head hygiene, timeout, body limit,
+//!   metrics), the budget of buffered request bodies, and the per-request flow that ties the stages
+//!   below together (the monolith's answer streamed back, its outcome captured as a bounded prefix).
 //! - [`verify`]: one file per signature scheme; only a [`verify::Verified`] webhook reaches the mapper.
 //! - [`event`]: `Verified<Webhook>` → [`event::CanonicalEvent`]: id, type, key and CloudEvents headers.
-//! - [`route`]: the route table (method + path, swapped whole by a reload), the pure assignment, and
-//!   each route's guard and rollout specs.
+//! - [`route`]: the route table (method + canonical path per RFC 3986 §6, path templates, aliases;
+//!   refusals near a route; swapped whole by a reload), the pure assignment, and each route's guard
+//!   and rollout specs.
 //! - [`legacy`]: the pooled client to the monolith, with header hygiene.
 //! - [`publish`]: the Kafka producer (many in flight, off the response path), outage handling, the
-//!   spool (a bounded, checksummed on-disk log for events Kafka cannot take right now) and replay
-//!   from it, the dead-letter topic, topic set-up and the embedded broker.
+//!   spool (a bounded, checksummed on-disk log for events Kafka cannot take right now, or every
+//!   event first in write-ahead mode) and replay from it, the dead-letter topic, topic set-up (in the
+//!   background while Kafka is unreachable) and the embedded broker.
 //! - [`compare`]: the comparator (outcomes consumer group, join by event id, JSON diff, parity records).
 //! - [`control`]: route state (one versioned dial per route, loaded once per request), the control
 //!   and audit topics, cluster-wide parity folded from the parity topic, the guard and the rollout
 //!   as pure `decide()`s run by every replica, hot reload, the admin API (axum, named bearer tokens)
 //!   and the operator CLI's client.
-//! - [`telemetry`]: the Prometheus registry with one metrics struct per stage, and tracing set-up.
+//! - [`telemetry`]: the Prometheus registry with one metrics struct per stage (every series at zero
+//!   from start-up), readiness, and tracing set-up.
 //! - [`demo`]: real sample programs (the sample monolith) used by tests and the demo.
 //! - [`app`]: wires the stages into a running proxy with graceful shutdown.
 
