@@ -31,6 +31,26 @@ fi
 export STRANGLER_PYTHON="$PYENV/bin/python"
 # --- end Python test deps ---------------------------------------------------------------------
 
+# --- Browser test deps (tests/browser: the operator console's headless-browser test) ---------
+# Debian's chromium (one apt-get; 29 s here the first time) and playwright-core from
+# npm, pinned by tests/browser/package-lock.json; playwright never downloads browsers.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== apt-get install chromium (first run only)"
+  if ! apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+fi
+export STRANGLER_CHROMIUM=/usr/bin/chromium
+BROWSER_LOCK=tests/browser/package-lock.json
+if [ ! -d tests/browser/node_modules ] || ! cmp -s "$BROWSER_LOCK" tests/browser/node_modules/.lock.installed; then
+  echo "== npm ci --prefix tests/browser"
+  npm ci --prefix tests/browser --silent --no-audit --no-fund
+  cp "$BROWSER_LOCK" tests/browser/node_modules/.lock.installed
+fi
+# --- end Browser test deps --------------------------------------------------------------------
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
