@@ -38,13 +38,16 @@ const reason = `browser test: first step to 10% (${Date.now()})`;
 mkdirSync(opt.out, { recursive: true });
 
 const summary = {
+  reason,
   parity: null,
   parity_5m: null,
   pointer_highlighted: false,
   pointer_filter: false,
+  reason_required: false,
   bad_token_refused: false,
   dialled: false,
   audit: false,
+  trend_marked: false,
   token_in_session_storage_only: false,
   narrow: false,
   console_errors: [],
@@ -72,6 +75,11 @@ context.on('request', (r) => {
   const url = new URL(r.url());
   // data: and blob: URLs are not requests to any host.
   if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.origin !== origin) summary.foreign_requests.push(r.url());
+});
+
+const sharePuts = [];
+page.on('request', (r) => {
+  if (r.method() === 'PUT' && new URL(r.url()).pathname.endsWith('/share')) sharePuts.push(r.url());
 });
 
 let shot = 0;
@@ -154,14 +162,22 @@ try {
     summary.pointer_filter = true;
   });
 
-  // 3. A wrong token: the 401 message, and the share stays as it was.
+  // 3. No reason: the page asks for one and sends nothing. A wrong token: the 401 message, and
+  //    the share stays as it was.
   await step('bad-token', async () => {
     const before = await text(cell('share'));
     await page.fill('#token', opt['bad-token']);
+    await page.fill('#dial-reason', '');
+    await page.fill('#dial-share', '10');
+    await page.click('#dial-share-apply');
+    await page.locator('#message[data-kind="error"]').waitFor();
+    if (sharePuts.length > 0) throw new Error(`a share change was sent without a reason: ${sharePuts}`);
+    summary.reason_required = true;
     await page.fill('#dial-reason', reason);
     await page.fill('#dial-share', '10');
     await page.click('#dial-share-apply');
     await page.locator('#message[data-kind="error"][data-status="401"]').waitFor();
+    if (sharePuts.length !== 1) throw new Error(`${sharePuts.length} share changes sent with the wrong token`);
     const said = await text('#message');
     if (!said.includes('The token was not accepted (401)')) throw new Error(`401 message: ${q(said)}`);
     const after = await text(cell('share'));
@@ -177,12 +193,15 @@ try {
     await page.click('#dial-share-apply');
     await page.locator('#message[data-kind="ok"]').waitFor();
     const said = await text('#message');
-    if (!/^Applied: split at 10% \(version \d+\)\.$/.test(said)) throw new Error(`ok message: ${q(said)}`);
+    const applied = /^Applied: split at 10% \(version (\d+)\)\.$/.exec(said);
+    if (!applied) throw new Error(`ok message: ${q(said)}`);
     await waitText(cell('share'), 'share 10%', (t) => t === '10%');
     summary.dialled = true;
     const entry = `#audit tr.audit-entry[data-route=${q(route)}]`;
     await page.locator(entry, { has: page.locator(`td[data-col="reason"]:text-is(${q(reason)})`) }).first().waitFor();
     summary.audit = true;
+    await page.locator(`svg#trend line.change[data-version=${q(applied[1])}]`).waitFor({ state: 'attached' });
+    summary.trend_marked = true;
     const stored = await page.evaluate(() => ({
       session: sessionStorage.getItem('strangler.token'),
       local: Object.keys(localStorage).map((k) => localStorage.getItem(k)),
