@@ -157,6 +157,8 @@ pub fn json_body<T: serde::de::DeserializeOwned>(
 /// The router over `api`.
 pub fn router(api: Arc<Api>) -> Router {
     Router::new()
+        .route("/", get(crate::control::console::page))
+        .route("/console/{version}/{file}", get(crate::control::console::asset))
         .route("/metrics", get(system::metrics))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -164,6 +166,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/routes", get(views::list))
         .route("/api/routes/{name}", get(views::one))
         .route("/api/routes/{name}/mismatches", get(views::mismatches))
+        .route("/api/routes/{name}/trend", get(views::trend))
         .route("/api/routes/{name}/share", put(changes::share))
         .route("/api/routes/{name}/mode", put(changes::mode))
         .route("/api/routes/{name}/rollback", post(changes::rollback))

@@ -152,3 +152,56 @@ fn rollout_view(r: &Route, dial: &DialState) -> serde_json::Value {
         "paused": dial.rollout_paused,
     })
 }
+
+/// `GET /api/routes/{name}/trend`: the last hour in 10 s buckets, oldest first, and the dial's
+/// changes in that hour (from the audit trail), oldest first.
+pub async fn trend(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    api.reader(&headers)?;
+    let route = route(&api, name)?;
+    let trend = api.parity.trend(&route.name);
+    // Changes since the oldest bucket's start: the same hour the buckets cover.
+    let since = trend.first().map_or(SystemTime::now() - Duration::from_secs(3600), |(at, _)| *at);
+    let buckets: Vec<_> = trend
+        .iter()
+        .map(|(at, f)| {
+            serde_json::json!({
+                "at": humantime::format_rfc3339(*at).to_string(),
+                "match": f.matched,
+                "mismatch": f.mismatched,
+                "missing_new": f.missing_new,
+                "missing_legacy": f.missing_legacy,
+                "truncated": f.truncated,
+                "live": f.live(),
+                "new_errors": f.live_error + f.live_missing,
+                "ratio": f.parity_ratio(),
+            })
+        })
+        .collect();
+    let mut changes: Vec<_> = api
+        .control
+        .audit
+        .latest(Some(&route.name), usize::MAX)
+        .into_iter()
+        .take_while(|e| e.at >= since)
+        .map(|e| {
+            serde_json::json!({
+                "version": e.new.version,
+                "at": humantime::format_rfc3339_millis(e.at).to_string(),
+                "mode": e.new.mode.as_str(),
+                "share_percent": e.new.share_percent.percent(),
+                "by": e.by,
+                "reason": e.reason,
+            })
+        })
+        .collect();
+    changes.reverse();
+    let bucket_secs = crate::control::parity::fold::BUCKET.as_secs();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "route": route.name, "bucket_secs": bucket_secs, "buckets": buckets, "changes": changes }),
+    ))
+}
