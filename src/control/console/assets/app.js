@@ -1,6 +1,7 @@
 // strangler console: the routes table, one route's trend, mismatches and dial, and the audit
 // trail, from the admin API of the replica serving the page. Plain ES2020, no framework; every
-// text goes in through textContent (never innerHTML), every style through classes (strict CSP).
+// text goes in through textContent or createElement, never parsed as HTML; every style through
+// classes (strict CSP).
 
 const REFRESH_MS = 3000;
 const TOKEN_KEY = "strangler.token";
@@ -175,7 +176,10 @@ function drawTrend(t) {
   const x = (ms) => left + ((ms - start) / (end - start)) * (right - left);
   const volume = (b) => b.match + b.mismatch + b.missing_new + b.missing_legacy + b.truncated + b.live;
   const most = Math.max(1, ...buckets.map(volume));
-  const y = (ratio) => bottom - ratio * (bottom - top);
+  // The ratio axis starts at the tenth below the lowest ratio shown, so 95 % and 99 % look apart.
+  const ratios = buckets.map((b) => b.ratio).filter((r) => r !== null);
+  const floor = ratios.length ? Math.max(0, Math.floor((Math.min(...ratios) - 0.05) * 10) / 10) : 0;
+  const y = (ratio) => bottom - ((ratio - floor) / (1 - floor)) * (bottom - top);
   chart.append(svg("line", { class: "axis", x1: left, x2: right, y1: bottom, y2: bottom }));
   chart.append(svg("line", { class: "axis", x1: left, x2: right, y1: top, y2: top }));
   const label = (text, lx, ly, anchor = "end") => {
@@ -184,7 +188,7 @@ function drawTrend(t) {
     chart.append(e);
   };
   label("100%", left - 4, top + 4);
-  label("0%", left - 4, bottom + 4);
+  label(`${Math.round(floor * 100)}%`, left - 4, bottom + 4);
   label(`${most} events / ${t.bucket_secs} s at most`, right, H - 10);
   label("1 h ago", left, H - 10, "start");
   const barWidth = Math.max(1, (right - left) / n - 0.5);
@@ -203,7 +207,8 @@ function drawTrend(t) {
       pen = "M";
       return;
     }
-    d += `${pen}${x(start + (i + 0.5) * t.bucket_secs * 1000).toFixed(1)},${y(b.ratio).toFixed(1)} `;
+    // A segment starts with a dot, so a lone bucket between empty ones still shows.
+    d += `${pen}${x(start + (i + 0.5) * t.bucket_secs * 1000).toFixed(1)},${y(b.ratio).toFixed(1)} ${pen === "M" ? "h0.1 " : ""}`;
     pen = "L";
   });
   if (d) chart.append(svg("path", { class: "ratio", d: d.trim() }));
@@ -403,15 +408,17 @@ async function change(verb, suffix, fields) {
   } catch (e) {
     setMessage("error", e.status, failed(e), "action");
   }
+  // The controls keep what the operator typed after a refusal; the refresh brings the version.
   try {
     await refresh();
-    if (routes.has(selected)) fillDial(routes.get(selected));
   } catch (e) {
     readFailed(e);
   }
 }
 
 function wire() {
+  // The token's form is never sent anywhere (CSP `form-action 'none'`): Enter only keeps the value.
+  $("token-form").addEventListener("submit", (e) => e.preventDefault());
   const tokenInput = $("token");
   tokenInput.value = token();
   tokenInput.addEventListener("input", () => {
