@@ -74,25 +74,32 @@ async fn the_page_and_its_assets_are_served_with_csp_etag_and_long_cache_even_wh
         assert!(rest.starts_with("</script>"), "an empty script element: {rest}");
     }
 
-    let paths = assets(&html);
-    let want = [("app.js", "text/javascript; charset=utf-8"), ("app.css", "text/css; charset=utf-8")];
-    for (file, content_type) in want {
-        let path = paths.iter().find(|p| p.ends_with(&format!("/{file}"))).unwrap_or_else(|| panic!("{file} in {paths:?}"));
+    // Every asset the page loads, and every module those import (`from "./x.js"`), in turn.
+    let mut paths = assets(&html);
+    assert_eq!(paths.iter().filter(|p| p.ends_with("/app.js") || p.ends_with("/app.css")).count(), 2, "{paths:?}");
+    let mut served = 0;
+    while let Some(path) = paths.pop() {
         let asset = get(&format!("{admin}{path}"), &[]).await;
         assert_eq!(asset.status, StatusCode::OK, "{path}");
+        let content_type = if path.ends_with(".js") { "text/javascript; charset=utf-8" } else { "text/css; charset=utf-8" };
         assert_eq!(header(&asset, "content-type"), content_type, "{path}");
         assert_eq!(header(&asset, "cache-control"), "public, max-age=31536000, immutable", "{path}");
         assert_eq!(header(&asset, "content-security-policy"), CSP, "{path}");
         assert!(!asset.body.is_empty());
+        served += 1;
+        if path.ends_with(".js") {
+            for parses in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+                assert!(!text(&asset).contains(parses), "{path} writes text through textContent only: {parses}");
+            }
+            let dir = path.rsplit_once('/').unwrap().0;
+            for import in text(&asset).split("from \"./").skip(1) {
+                paths.push(format!("{dir}/{}", import.split('"').next().unwrap()));
+            }
+        }
     }
-    let js = get(&format!("{admin}{}", paths.iter().find(|p| p.ends_with(".js")).unwrap()), &[]).await;
-    for parses in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
-        assert!(!text(&js).contains(parses), "app.js writes text through textContent only: {parses}");
-    }
-    assert_eq!(paths.len(), want.len(), "every asset the page loads was checked: {paths:?}");
+    let version = html.split("/console/").nth(1).unwrap().split('/').next().unwrap().to_string();
 
     // An unknown file, or a known file under another version, is a JSON 404 like other unknown paths.
-    let version = paths[0].split('/').nth(2).unwrap().to_string();
     for path in [format!("/console/{version}/nope.js"), "/console/0.0.0-old/app.js".to_string()] {
         let missing = get(&format!("{admin}{path}"), &[]).await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
@@ -111,7 +118,7 @@ async fn the_page_and_its_assets_are_served_with_csp_etag_and_long_cache_even_wh
 
     let counted = |endpoint: &str, status: &str| proxy.metrics.control.requests.with_label_values(&[endpoint, status]).get();
     assert_eq!((counted("/", "200"), counted("/", "304")), (2, 1));
-    assert_eq!(counted("/console/{version}/{file}", "200"), 3);
+    assert_eq!(counted("/console/{version}/{file}", "200"), served);
     assert_eq!(counted("/console/{version}/{file}", "404"), 2);
     assert_eq!(counted("/api/routes/{name}/trend", "401"), 1);
     proxy.shutdown().await;
