@@ -115,6 +115,7 @@ impl Demo {
         let admin = self.proxy.admin_addr;
         [
             format!("strangler demo: proxy on http://{}/webhooks/orders", self.proxy.public_addr),
+            format!("  console:           http://{admin}/ (paste the token below into it to dial)"),
             format!("  parity and mode:   http://{admin}/api/routes/orders"),
             format!("  mismatch samples:  http://{admin}/api/routes/orders/mismatches"),
             format!("  metrics:           http://{admin}/metrics"),

@@ -21,7 +21,7 @@ async fn the_demo_settles_near_98_percent_parity_with_mismatches_in_one_field() 
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let banner = tokio::task::spawn_blocking(move || {
         let mut lines = stdout.lines();
-        let banner = lines.by_ref().take(7).map(Result::unwrap).collect::<Vec<_>>();
+        let banner = lines.by_ref().take(8).map(Result::unwrap).collect::<Vec<_>>();
         // Keep reading until the demo exits: a closed pipe would make its next write (the
         // banner's last line) fail with EPIPE, and `println!` panics on that.
         std::thread::spawn(move || lines.for_each(drop));
@@ -30,7 +30,7 @@ async fn the_demo_settles_near_98_percent_parity_with_mismatches_in_one_field() 
     .await
     .unwrap();
     let guard = crate::cli::Proc(child);
-    for needle in ["/api/routes/orders", "/mismatches", "/metrics", "kafka bootstrap", "NOTHING IS DURABLE"] {
+    for needle in ["console:", "/api/routes/orders", "/mismatches", "/metrics", "kafka bootstrap", "NOTHING IS DURABLE"] {
         assert!(banner.iter().any(|l| l.contains(needle)), "the banner says where to look ({needle}): {banner:?}");
     }
 
