@@ -49,7 +49,9 @@ function cells(r) {
     "new-error-rate": percent(r.new_error_rate),
     guard: r.guard ? r.guard.state : DASH,
     rollout: r.rollout ? `step ${r.rollout.step === null ? 0 : r.rollout.step + 1}/${steps}` : DASH,
-    "last-change": `${r.by} · ${r.reason} · ${when(r.at)}`,
+    // Version 0 is the file's initial state: its `at` is when the replica serving the page
+    // started, not a change every replica shares, so no time is shown.
+    "last-change": r.version === 0 ? `${r.by} · ${r.reason}` : `${r.by} · ${r.reason} · ${when(r.at)}`,
   };
 }
 
