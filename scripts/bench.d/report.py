@@ -1,0 +1,121 @@
+"""scripts/bench's output: the table on stdout, results.json and results.csv, and chart.svg (drawn
+here, no packages) under target/bench/."""
+
+import csv
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+# Which nginx row each row's ratio is taken against.
+BASE = {"d": "b", "e": "c", "f": "c", "g": "c"}
+COLUMNS = ["row", "label", "rps", "cpu_us_per_req", "vs_nginx", "sat_p50_ms", "sat_p99_ms", "sat_p999_ms",
+           "rate_rps", "rate_p50_ms", "rate_p99_ms", "rate_p999_ms", "added_rate_p99_ms", "peak_rss_mb", "loss"]
+
+
+def machine():
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    load = open("/proc/loadavg").read().split()[:3]
+    return {"cpu": model, "nproc": os.cpu_count(), "mem_gib": round(mem / 1048576, 1),
+            "kernel": platform.release(), "loadavg_at_end": " ".join(load),
+            "nginx": version(["nginx", "-v"]), "wrk": version(["wrk", "-v"]), "oha": version(["oha", "--version"])}
+
+
+def version(argv):
+    out = subprocess.run(argv, capture_output=True, text=True)
+    text = (out.stdout + out.stderr).strip().splitlines()
+    return text[0] if text else "?"
+
+
+def enrich(rows):
+    by = {r["row"]: r for r in rows}
+    direct = by.get("a")
+    for r in rows:
+        base = by.get(BASE.get(r["row"]))
+        r["vs_nginx"] = (r["cpu_us_per_req"] / base["cpu_us_per_req"]
+                         if base and r.get("cpu_us_per_req") and base.get("cpu_us_per_req") else None)
+        r["added_rate_p99_ms"] = r["rate_p99_ms"] - direct["rate_p99_ms"] if direct and r["row"] != "a" else None
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def loss_text(r):
+    loss = r.get("loss")
+    if not loss:
+        return "–"
+    verdict = "ok" if loss["passed"] else "FAIL"
+    return f"{verdict}: {loss['distinct_ids']:,} ids / {loss['answered_2xx']:,} 2xx, {loss['duplicates']} dup"
+
+
+def table(rows):
+    head = ["row", "req/s", "CPU µs/req", "vs nginx", "p50/p99/p99.9 sat (ms)", "p50/p99/p99.9 @2000/s (ms)",
+            "+p99 vs direct", "peak RSS MB", "Kafka loss check"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"({r['row']}) {r['label']}", fmt(r["rps"], 0), fmt(r["cpu_us_per_req"]),
+                 fmt(r["vs_nginx"], 2) + ("×" if r["vs_nginx"] else ""),
+                 f"{fmt(r['sat_p50_ms'], 2)} / {fmt(r['sat_p99_ms'], 2)} / {fmt(r['sat_p999_ms'], 2)}",
+                 f"{fmt(r['rate_p50_ms'], 2)} / {fmt(r['rate_p99_ms'], 2)} / {fmt(r['rate_p999_ms'], 2)}",
+                 fmt(r["added_rate_p99_ms"], 2), fmt(r["peak_rss_mb"]), loss_text(r)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def svg(rows, meta):
+    """Two horizontal bar panels: CPU µs per request, and p99 at the fixed rate."""
+    panels = [("CPU µs per request (proxy processes)", "cpu_us_per_req", "µs"),
+              ("p99 at 2,000 req/s, corrected for coordinated omission", "rate_p99_ms", "ms")]
+    label_w, bar_w, row_h, top = 270, 380, 22, 50
+    panel_h = top + row_h * len(rows) + 20
+    height = panel_h * len(panels) + 30
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" height="{height}" '
+           'font-family="sans-serif" font-size="12">', '<rect width="100%" height="100%" fill="white"/>']
+    colours = {"a": "#999999", "b": "#2b8a3e", "c": "#2b8a3e"}
+    for i, (title, key, unit) in enumerate(panels):
+        y0 = i * panel_h
+        out.append(f'<text x="10" y="{y0 + 25}" font-size="14" font-weight="bold">{title}</text>')
+        values = [r[key] for r in rows if r.get(key) is not None]
+        scale = bar_w / max(values) if values and max(values) > 0 else 0
+        for j, r in enumerate(rows):
+            y = y0 + top + j * row_h
+            out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">({r["row"]}) {r["label"]}</text>')
+            v = r.get(key)
+            if v is None:
+                out.append(f'<text x="{label_w + 4}" y="{y + 14}" fill="#666">n/a</text>')
+                continue
+            w = max(1, v * scale)
+            out.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row_h - 6}" '
+                       f'fill="{colours.get(r["row"], "#1c5d99")}"/>')
+            out.append(f'<text x="{label_w + w + 4}" y="{y + 14}">{v:,.1f} {unit}</text>')
+    note = f'{meta["machine"]["nproc"]} cores, {meta["machine"]["cpu"]}; {meta["date"]}'
+    out.append(f'<text x="10" y="{height - 10}" fill="#666">{note}</text></svg>')
+    return "\n".join(out) + "\n"
+
+
+def write(rows, out_dir, params):
+    enrich(rows)
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(), "params": params}
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow([loss_text(r) if c == "loss" else ("" if r.get(c) is None else r[c]) for c in COLUMNS])
+    with open(os.path.join(out_dir, "chart.svg"), "w") as f:
+        f.write(svg(rows, meta))
+    print(table(rows))
+    m = meta["machine"]
+    print(f"\n{meta['date']}; {m['nproc']} cores ({m['cpu']}), {m['mem_gib']} GiB; load average at end "
+          f"{m['loadavg_at_end']}; {params['seconds']} s per phase, {params['connections']} connections; "
+          f"took {params['elapsed_s']:.0f} s")
+    print(f"wrote {out_dir}/results.json, results.csv, chart.svg")
