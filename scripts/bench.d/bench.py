@@ -4,6 +4,7 @@ writes the table, target/bench/results.json and .csv, and the chart target/bench
 
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -65,13 +66,14 @@ def start_proxy(p, key, kind, mode, workdir):
     conf = os.path.join(workdir, "strangler.toml")
     with open(conf, "w") as f:
         f.write(configs.strangler_conf(mode, PROXY, ADMIN, UPSTREAM, brokers, spool))
-    env = {configs.SECRET_ENV: configs.SECRET, "RUST_LOG": "warn"}
+    env = {configs.SECRET_ENV: configs.SECRET}  # logging at its default level too
     proxy = p.start("strangler-" + key, PROXY_CORE, [os.path.join(RELEASE, "strangler"), "run", "--config", conf], env)
     procs.wait_until("strangler /readyz", lambda: procs.alive(proxy, "strangler")
                      and procs.http_ok(f"http://127.0.0.1:{ADMIN}/readyz"), 60)
     if mode == "split":
         service = p.start("service-" + key, LOAD_CORE, [os.path.join(RELEASE, "examples", "shadow_service"),
-                                                        "--brokers", brokers, "--topic", configs.TOPIC])
+                                                        "--brokers", brokers, "--topic", configs.TOPIC],
+                          {"RUST_LOG": "warn"})
         procs.wait_until("shadow_service", lambda: procs.alive(service, "shadow_service"), 2)
         p.service = service
     return PROXY, [proxy.pid]
@@ -120,6 +122,7 @@ def run_row(key, label, kind, mode, logdir):
             proxy_child = next(c for c in p.children if c.pid == pids[0])
             if p.service:
                 p.stop(p.service, signal.SIGINT)
+                row["service_handled"] = service_handled(os.path.join(logdir, f"service-{key}.log"))
             row["proxy_exit"] = p.stop(proxy_child)
             counted = topic_count(os.path.join(logdir, f"ids-{key}.txt"))
             ok = warm["ok"] + sat["ok"] + paced["ok"]
@@ -128,6 +131,13 @@ def run_row(key, label, kind, mode, logdir):
     finally:
         p.stop_all()
     return row
+
+
+def service_handled(log):
+    """Events the sample service had handled when stopped (from the consumer kit's closing stats)."""
+    text = open(log, errors="replace").read()
+    found = re.findall(r"RunStats \{ handled: (\d+)", text)
+    return int(found[-1]) if found else None
 
 
 def scrape_metrics(path):

@@ -24,7 +24,10 @@ def machine():
 
 
 def version(argv):
-    out = subprocess.run(argv, capture_output=True, text=True)
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True)
+    except OSError:
+        return "not found"
     text = (out.stdout + out.stderr).strip().splitlines()
     return text[0] if text else "?"
 
@@ -69,6 +72,37 @@ def table(rows):
     return "\n".join(lines)
 
 
+def targets(rows):
+    """Issue 11's targets, each with this run's figure: (what, figure, limit, met)."""
+    by = {r["row"]: r for r in rows}
+    checks = [("passthrough CPU/req vs nginx proxy_pass", "d", "vs_nginx", 1.2, "×"),
+              ("shadow + Kafka CPU/req vs nginx + mirror", "e", "vs_nginx", 2.0, "×"),
+              ("shadow + Kafka peak RSS (comparator on, no new service)", "e", "peak_rss_mb", 64, " MB"),
+              ("passthrough added p99 at 2,000/s over direct", "d", "added_rate_p99_ms", 1.0, " ms"),
+              ("shadow + Kafka added p99 at 2,000/s over direct", "e", "added_rate_p99_ms", 2.0, " ms")]
+    out = []
+    for what, row, key, limit, unit in checks:
+        v = by.get(row, {}).get(key)
+        if v is not None:
+            out.append((what, f"{v:.2f}{unit}", f"≤ {limit}{unit}", v <= limit))
+    sat = by.get("d"), by.get("b")
+    if all(sat):
+        out.append(("passthrough p99 at saturation vs nginx's", f"{sat[0]['sat_p99_ms']:.2f} ms",
+                    f"≤ {sat[1]['sat_p99_ms']:.2f} ms", sat[0]["sat_p99_ms"] <= sat[1]["sat_p99_ms"]))
+    losses = [r for r in rows if r.get("loss")]
+    if losses:
+        out.append(("zero loss, zero duplicates (Kafka rows)", ", ".join(r["row"] for r in losses), "all pass",
+                    all(r["loss"]["passed"] for r in losses)))
+    return out
+
+
+def targets_table(rows):
+    lines = ["| target (issue 11) | this run | limit | met |", "|---|---|---|---|"]
+    for what, got, limit, met in targets(rows):
+        lines.append(f"| {what} | {got} | {limit} | {'yes' if met else 'no'} |")
+    return "\n".join(lines)
+
+
 def svg(rows, meta):
     """Two horizontal bar panels: CPU µs per request, and p99 at the fixed rate."""
     panels = [("CPU µs per request (proxy processes)", "cpu_us_per_req", "µs"),
@@ -105,7 +139,8 @@ def write(rows, out_dir, params):
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(), "params": params}
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+        json.dump({"meta": meta, "rows": rows, "targets": [dict(zip(("target", "run", "limit", "met"), t))
+                                                           for t in targets(rows)]}, f, indent=2)
     with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
@@ -114,6 +149,8 @@ def write(rows, out_dir, params):
     with open(os.path.join(out_dir, "chart.svg"), "w") as f:
         f.write(svg(rows, meta))
     print(table(rows))
+    print()
+    print(targets_table(rows))
     m = meta["machine"]
     print(f"\n{meta['date']}; {m['nproc']} cores ({m['cpu']}), {m['mem_gib']} GiB; load average at end "
           f"{m['loadavg_at_end']}; {params['seconds']} s per phase, {params['connections']} connections; "
