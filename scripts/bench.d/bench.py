@@ -21,11 +21,12 @@ RELEASE = os.path.join(ROOT, "target", "release")
 TANSU = os.environ.get("TANSU_BIN", os.path.expanduser("~/.cargo/bin/tansu"))
 
 PROXY_CORE, LOAD_CORE = 1, 0  # the proxy under test alone on core 1; everything else on core 0
-UPSTREAM, SINK, PROXY, ADMIN, KAFKA = 18080, 18081, 18000, 18090, 19092
+UPSTREAM, SINK = sorted({procs.free_port() for _ in range(2)} | {procs.free_port()})[:2]
+PROXY = ADMIN = KAFKA = None  # picked afresh for each row
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))  # saturation and fixed-rate phases, each
 WARMUP = 2
 CONNECTIONS = 16
-RATE = 2000
+RATE = int(os.environ.get("BENCH_RATE", "2000"))  # the fixed-rate phase, requests/s
 
 # (key, label, kind, strangler mode); kind picks how the proxy is started.
 ROWS = [
@@ -40,7 +41,7 @@ ROWS = [
 
 
 def start_tansu(p, workdir):
-    child = p.start("tansu", LOAD_CORE, [TANSU, "broker", "--listener-url", f"tcp://127.0.0.1:{KAFKA}",
+    child = p.start("tansu-" + os.path.basename(workdir), LOAD_CORE, [TANSU, "broker", "--listener-url", f"tcp://127.0.0.1:{KAFKA}",
                                          "--advertised-listener-url", f"tcp://127.0.0.1:{KAFKA}",
                                          "--storage-engine", "memory://tansu/"], cwd=workdir)
     procs.wait_until("tansu", lambda: procs.alive(child, "tansu") and procs.port_open(KAFKA), 30)
@@ -88,6 +89,11 @@ def topic_count(dump, timeout=120):
 
 
 def run_row(key, label, kind, mode, logdir):
+    global PROXY, ADMIN, KAFKA
+    ports = set()
+    while len(ports) < 3 or ports & {UPSTREAM, SINK}:
+        ports = {procs.free_port() for _ in range(3)}
+    PROXY, ADMIN, KAFKA = sorted(ports)
     workdir = os.path.join(OUT, "work", key)
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir)

@@ -60,6 +60,13 @@ def wait_until(what, check, timeout=60, every=0.1):
     raise RuntimeError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
 
 
+def free_port():
+    """A free loopback port (bound, then released): other people's fixed ports are not ours."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def port_open(port):
     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True
