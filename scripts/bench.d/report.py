@@ -4,6 +4,7 @@ here, no packages) under target/bench/."""
 import csv
 import datetime
 import json
+import math
 import os
 import platform
 import subprocess
@@ -113,33 +114,46 @@ def targets_table(rows):
 
 
 def svg(rows, meta):
-    """Two horizontal bar panels: CPU µs per request, and p99 at the fixed rate."""
-    panels = [("CPU µs per request (proxy processes)", "cpu_us_per_req", "µs"),
-              ("p99 at 2,000 req/s, corrected for coordinated omission", "rate_p99_ms", "ms")]
-    label_w, bar_w, row_h, top = 270, 380, 22, 50
+    """Two horizontal bar panels: CPU µs per request (linear), and p99 at the fixed rate (log
+    scale: one overloaded row would flatten every other bar)."""
+    rate = meta["params"]["rate"]
+    panels = [("CPU µs per request (proxy processes)", "cpu_us_per_req", "µs", False),
+              (f"p99 at {rate:,} req/s, corrected for coordinated omission (log scale)", "rate_p99_ms", "ms", True)]
+    label_w, bar_w, row_h, top = 270, 360, 22, 50
     panel_h = top + row_h * len(rows) + 20
-    height = panel_h * len(panels) + 30
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" height="{height}" '
+    height = panel_h * len(panels) + 45
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 110}" height="{height}" '
            'font-family="sans-serif" font-size="12">', '<rect width="100%" height="100%" fill="white"/>']
     colours = {"a": "#999999", "b": "#2b8a3e", "c": "#2b8a3e"}
-    for i, (title, key, unit) in enumerate(panels):
+    for i, (title, key, unit, log) in enumerate(panels):
         y0 = i * panel_h
         out.append(f'<text x="10" y="{y0 + 25}" font-size="14" font-weight="bold">{title}</text>')
-        values = [r[key] for r in rows if r.get(key) is not None]
-        scale = bar_w / max(values) if values and max(values) > 0 else 0
+        values = [r[key] for r in rows if r.get(key)]
+        if not values:
+            continue
+        if log:
+            lo, hi = math.log10(min(values) / 2), math.log10(max(values))
+            width = lambda v: bar_w * (math.log10(v) - lo) / (hi - lo)  # noqa: E731
+        else:
+            width = lambda v: bar_w * v / max(values)  # noqa: E731
         for j, r in enumerate(rows):
             y = y0 + top + j * row_h
-            out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">({r["row"]}) {r["label"]}</text>')
+            mark = " *" if log and over_capacity(r, rate) else ""
+            out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">({r["row"]}) {r["label"]}{mark}</text>')
             v = r.get(key)
-            if v is None:
+            if not v:
                 out.append(f'<text x="{label_w + 4}" y="{y + 14}" fill="#666">n/a</text>')
                 continue
-            w = max(1, v * scale)
+            w = max(1, width(v))
             out.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row_h - 6}" '
                        f'fill="{colours.get(r["row"], "#1c5d99")}"/>')
             out.append(f'<text x="{label_w + w + 4}" y="{y + 14}">{v:,.1f} {unit}</text>')
-    note = f'{meta["machine"]["nproc"]} cores, {meta["machine"]["cpu"]}; {meta["date"]}'
-    out.append(f'<text x="10" y="{height - 10}" fill="#666">{note}</text></svg>')
+    m = meta["machine"]
+    notes = [f"* the rate was at or past what the row sustains: its p99 is queueing",
+             f'{m["nproc"]} cores ({m["cpu"]}), load average at end {m["loadavg_at_end"]}; {meta["date"]}']
+    for k, note in enumerate(notes):
+        out.append(f'<text x="10" y="{height - 25 + 15 * k}" fill="#666">{note}</text>')
+    out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
