@@ -10,12 +10,16 @@ BODY = '{"action":"created","amount":42,"order":{"sku":"bench-1","qty":1}}'
 
 
 def nginx_conf(prefix, port, upstream, sink=None):
-    """nginx `proxy_pass` with upstream keepalive, one worker; with `sink`, also `mirror` to it."""
+    """nginx `proxy_pass` with upstream keepalive, one worker; with `sink`, also `mirror` to it.
+
+    The mirror goes to the sink's `/status/204`: nginx does not read a mirror's answer, so it can
+    keep a connection to the sink only when the answer has no body (else one connection per
+    mirrored request: about twice nginx's CPU per request, measured)."""
     mirror = "mirror /mirror;" if sink else ""
     mirror_location = f"""
         location = /mirror {{
             internal;
-            proxy_pass http://sink$request_uri;
+            proxy_pass http://sink/status/204;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}""" if sink else ""
