@@ -190,6 +190,10 @@ def loss_check(ok, sent, counted):
 
 def main():
     only = sys.argv[1] if len(sys.argv) > 1 else "abcdefg"
+    keys = "".join(key for key, *_ in ROWS)
+    if len(sys.argv) > 2 or not only or set(only) - set(keys):
+        print(f"usage: scripts/bench [ROWS], ROWS = letters among {keys} (default: all)", file=sys.stderr)
+        sys.exit(2)
     logdir = os.path.join(OUT, "logs")
     shutil.rmtree(logdir, ignore_errors=True)
     os.makedirs(logdir)
