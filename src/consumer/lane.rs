@@ -1,7 +1,9 @@
 //! One lane: handles its records one at a time per the protocol (decode, dedupe, handle with
-//! retries, publish the outcome and await its ack), dead-letters what cannot be handled, and
-//! reports each record done so its offset can be stored.
+//! retries, publish the outcome), dead-letters what cannot be handled, and reports each record
+//! done so its offset can be stored: at once when skipped, once dead-lettered, and, for a
+//! published outcome, when the broker acknowledges it (the lane moves on meanwhile).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,8 @@ pub(super) struct Shared<H> {
     pub(super) handler: Arc<H>,
     pub(super) producer: FutureProducer,
     pub(super) dedupe: Arc<Dedupe>,
+    /// Outcomes the broker acknowledged (counted where the acknowledgement is awaited).
+    pub(super) outcomes_acked: AtomicU64,
 }
 
 /// A record handed to a lane, with its share of the in-flight bound.
@@ -48,6 +52,8 @@ pub(super) struct Done {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
     Done,
+    /// The outcome is on its way: a task reports the record done once it is acknowledged.
+    Publishing,
     Abandon,
 }
 
@@ -60,10 +66,14 @@ pub(super) async fn run_lane<H: Handler>(
     done: mpsc::UnboundedSender<Done>,
     mut shutdown: watch::Receiver<bool>,
 ) -> RunStats {
-    let mut lane = Lane { shared, stats: RunStats::default() };
-    while let Some(job) = jobs.recv().await {
-        let msg = &job.msg;
-        if lane.process(msg, &mut shutdown).await == Step::Abandon {
+    let mut lane = Lane { shared, stats: RunStats::default(), done: done.clone() };
+    while let Some(Job { msg, _permit }) = jobs.recv().await {
+        let (msg, mut permit) = (&msg, Some(_permit));
+        let step = lane.process(msg, &mut permit, &mut shutdown).await;
+        if step == Step::Publishing {
+            continue;
+        }
+        if step == Step::Abandon {
             tracing::warn!(
                 topic = msg.topic(),
                 partition = msg.partition(),
@@ -81,10 +91,16 @@ pub(super) async fn run_lane<H: Handler>(
 struct Lane<H> {
     shared: Arc<Shared<H>>,
     stats: RunStats,
+    done: mpsc::UnboundedSender<Done>,
 }
 
 impl<H: Handler> Lane<H> {
-    async fn process(&mut self, msg: &OwnedMessage, shutdown: &mut watch::Receiver<bool>) -> Step {
+    async fn process(
+        &mut self,
+        msg: &OwnedMessage,
+        permit: &mut Option<OwnedSemaphorePermit>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Step {
         let event = match decode(msg) {
             Ok(event) => Arc::new(event),
             Err(e) => return self.dead_letter(msg, None, &format!("undecodable record: {e}"), shutdown).await,
@@ -123,12 +139,37 @@ impl<H: Handler> Lane<H> {
             Err(e) => return self.dead_letter(msg, Some(claim), &format!("outcome not serializable: {e}"), shutdown).await,
         };
         let headers = OwnedHeaders::new().insert(Header { key: "content-type", value: Some("application/json") });
-        if !self.produce_acked(&cfg.outcomes_topic, Some(event.id.as_bytes()), Some(&value), headers, shutdown).await {
-            return Step::Abandon;
-        }
-        self.stats.outcomes_published += 1;
-        claim.answered();
-        Step::Done
+        let mut record = FutureRecord::<[u8], [u8]>::to(&cfg.outcomes_topic).headers(headers.clone());
+        (record.key, record.payload) = (Some(event.id.as_bytes()), Some(value.as_slice()));
+        // Enqueued now, acknowledged later: the lane goes on to its next record meanwhile, and the
+        // record counts as done (its offset storable, its id answered) only once acknowledged.
+        let first = self.shared.producer.send_result(record).ok();
+        let (shared, done, permit, mut shutdown) = (self.shared.clone(), self.done.clone(), permit.take(), shutdown.clone());
+        let finished = Done { topic: msg.topic().to_string(), partition: msg.partition(), offset: msg.offset() };
+        tokio::spawn(async move {
+            let topic = &shared.cfg.outcomes_topic;
+            let acked = match first {
+                Some(delivery) => match delivery.await {
+                    Ok(Ok(_)) => true,
+                    Ok(Err((error, _))) => {
+                        tracing::error!(topic, %error, "publish failed, retrying");
+                        false
+                    }
+                    Err(_canceled) => false,
+                },
+                None => false,
+            };
+            let key = Some(claim.id().as_bytes());
+            if acked || produce_acked(&shared.producer, &shared.cfg, topic, key, Some(&value), headers, &mut shutdown).await {
+                shared.outcomes_acked.fetch_add(1, Ordering::Relaxed);
+                claim.answered();
+                let _ = done.send(finished);
+            } else {
+                tracing::warn!(topic = %finished.topic, partition = finished.partition, offset = finished.offset, "shutdown: outcome not acknowledged, record left uncommitted");
+            }
+            drop(permit);
+        });
+        Step::Publishing
     }
 
     /// Calls the handler until it decides, with backoff; `Err` is the dead-letter reason.
@@ -185,7 +226,7 @@ impl<H: Handler> Lane<H> {
             headers = headers.insert(Header { key: h.key, value: h.value });
         }
         headers = headers.insert(Header { key: "dlq_reason", value: Some(reason) });
-        if !self.produce_acked(&topic, msg.key(), msg.payload(), headers, shutdown).await {
+        if !produce_acked(&self.shared.producer, &self.shared.cfg, &topic, msg.key(), msg.payload(), headers, shutdown).await {
             return Step::Abandon;
         }
         self.stats.dead_lettered += 1;
@@ -194,33 +235,34 @@ impl<H: Handler> Lane<H> {
         }
         Step::Done
     }
+}
 
-    /// Produces one record and waits for its acknowledgement, retrying with backoff until it is
-    /// acknowledged. `false` when shutdown was requested between retries.
-    async fn produce_acked(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        payload: Option<&[u8]>,
-        headers: OwnedHeaders,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
-        let mut delay = self.shared.cfg.backoff;
-        loop {
-            let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers.clone());
-            record.key = key;
-            record.payload = payload;
-            match self.shared.producer.send(record, QUEUE_TIMEOUT).await {
-                Ok(_) => return true,
-                Err((error, _)) => tracing::error!(topic, %error, retry_in = ?delay, "publish failed, retrying"),
-            }
-            tokio::select! {
-                biased;
-                _ = stopped(shutdown) => return false,
-                _ = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(MAX_BACKOFF);
+/// Produces one record and waits for its acknowledgement, retrying with backoff until it is
+/// acknowledged. `false` when shutdown was requested between retries.
+async fn produce_acked(
+    producer: &FutureProducer,
+    cfg: &ConsumerConfig,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+    headers: OwnedHeaders,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut delay = cfg.backoff;
+    loop {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers.clone());
+        record.key = key;
+        record.payload = payload;
+        match producer.send(record, QUEUE_TIMEOUT).await {
+            Ok(_) => return true,
+            Err((error, _)) => tracing::error!(topic, %error, retry_in = ?delay, "publish failed, retrying"),
         }
+        tokio::select! {
+            biased;
+            _ = stopped(shutdown) => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(MAX_BACKOFF);
     }
 }
 

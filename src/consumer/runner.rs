@@ -4,6 +4,7 @@
 //! hold, then commit.
 
 use std::ops::AddAssign;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -78,7 +79,8 @@ pub async fn run<H: Handler>(
 
     let permits = Arc::new(Semaphore::new(cfg.max_in_flight));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-    let shared = Arc::new(Shared { dedupe: Dedupe::new(cfg.dedupe_capacity), handler: Arc::new(handler), producer, cfg });
+    let dedupe = Dedupe::new(cfg.dedupe_capacity);
+    let shared = Arc::new(Shared { dedupe, handler: Arc::new(handler), producer, cfg, outcomes_acked: AtomicU64::new(0) });
     let (lanes, tasks): (Vec<_>, Vec<_>) = (0..shared.cfg.lanes)
         .map(|_| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -113,12 +115,13 @@ pub async fn run<H: Handler>(
         }
     }
 
-    // Finish what the lanes hold: no more records come, each lane empties its queue.
+    // Finish what the lanes hold: no more records come, each lane empties its queue, and every
+    // outcome on its way is acknowledged (or, on a failed write, abandoned at the stop).
     drop(lanes);
     while let Some(done) = done_rx.recv().await {
         store(&consumer, &mut offsets, &done);
     }
-    let mut stats = RunStats::default();
+    let mut stats = RunStats { outcomes_published: shared.outcomes_acked.load(Ordering::Relaxed), ..RunStats::default() };
     for task in tasks {
         match task.await {
             Ok(s) => stats += s,
@@ -129,7 +132,8 @@ pub async fn run<H: Handler>(
         tracing::warn!(records = offsets.in_flight(), "shutdown: records left uncommitted, to be delivered again");
     }
 
-    let Shared { producer, .. } = Arc::into_inner(shared).expect("the lanes have ended");
+    let producer = shared.producer.clone();
+    drop(shared);
     let committed = tokio::task::spawn_blocking(move || {
         let result = consumer.commit_consumer_state(CommitMode::Sync);
         drop(consumer);
