@@ -104,8 +104,9 @@ impl ConsumerConfig {
 
     pub(super) fn producer_settings(&self) -> BTreeMap<String, String> {
         let mut s = self.common_settings();
-        // Each lane awaits its outcome before its next event, so lingering only adds latency; a failed
-        // delivery is retried by the kit, so it need not take librdkafka's default 5 minutes.
+        // Outcomes go out as soon as they are decided (lanes keep several pending, which batches
+        // them anyway); a failed delivery is retried by the kit, so it need not take librdkafka's
+        // default 5 minutes.
         s.insert("linger.ms".into(), "0".into());
         s.insert("message.timeout.ms".into(), "30000".into());
         s.extend(self.librdkafka.clone());

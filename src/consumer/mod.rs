@@ -10,9 +10,10 @@
 //!    without remembering its id, an event marked `ce_stranglersignature=invalid`;
 //! 3. call the handler with retries and exponential backoff; side effects go through
 //!    [`Effects::perform`], which runs them only for `live` events (the shadow guarantee);
-//! 4. publish the [`Outcome`](crate::compare::outcome::Outcome) keyed by event id and await the
-//!    broker's acknowledgement, retrying until it is acknowledged;
-//! 5. only then count the record done. A handler that keeps failing sends the record to
+//! 4. publish the [`Outcome`](crate::compare::outcome::Outcome) keyed by event id; the lane goes on
+//!    to its next record while a task awaits the broker's acknowledgement, retrying until it is
+//!    acknowledged;
+//! 5. only then count the record done (its id answered, its offset storable). A handler that keeps failing sends the record to
 //!    `<topic>.dlq` with a `dlq_reason` header instead, and no outcome.
 //!
 //! A partition's offset is stored for commit only up to its lowest record not yet done, however

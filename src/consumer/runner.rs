@@ -57,12 +57,14 @@ impl AddAssign for RunStats {
 /// it did.
 ///
 /// Records go to `cfg.lanes` lanes by a hash of their key; each lane handles its records one at a
-/// time, so events with the same key are handled in the order they were received. A partition's
-/// offset is stored only up to its lowest record not yet done. Per-record problems never end the
-/// loop: undecodable records and events the handler keeps failing go to the dead-letter topic;
-/// outcome and dead-letter writes are retried until the broker acknowledges them (a shutdown
-/// during those retries leaves the record, and the rest of its lane, uncommitted, to be delivered
-/// again). Errors are for clients that cannot be set up, and a failed final commit.
+/// time, so events with the same key are handled in the order they were received. A record is
+/// done once its outcome is acknowledged (awaited beside the lane), it is dead-lettered or
+/// skipped; a partition's offset is stored only up to its lowest record not yet done. Per-record
+/// problems never end the loop: undecodable records and events the handler keeps failing go to
+/// the dead-letter topic; outcome and dead-letter writes are retried until the broker
+/// acknowledges them (a shutdown during those retries leaves the record uncommitted, and for a
+/// dead-letter write the rest of its lane too, to be delivered again). Errors are for clients
+/// that cannot be set up, and a failed final commit.
 pub async fn run<H: Handler>(
     cfg: ConsumerConfig,
     handler: H,
