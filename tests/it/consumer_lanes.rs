@@ -1,6 +1,7 @@
 //! The consumer kit's parallel lanes against a real broker: per-key order while other keys are
-//! handled meanwhile, one handling of an event id delivered twice under two keys at once, and no
-//! lost or repeated outcome across a stop and restart with records in flight.
+//! handled meanwhile, one handling of an event id delivered twice under two keys at once, no lost
+//! or repeated outcome across a stop and restart with records in flight, and no commit for a
+//! record whose outcome is never acknowledged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +16,7 @@ use strangler::consumer::{ConsumerConfig, Decision, Effects, Event, Handler, Han
 
 use crate::consumer_kit::{broker, config, event, outcomes, produce, start, Record, TOPIC, WAIT};
 use crate::harness::eventually;
-use crate::support::Tansu;
+use crate::support::{create_topic, Tansu};
 
 /// Records every call as (key, seq); holds the first call of `hold_key` until an event of
 /// another key has been handled, which only lanes running side by side allow.
@@ -199,4 +200,44 @@ async fn a_stop_with_records_in_flight_then_a_restart_answers_every_event_once()
         "repeated outcomes: {:?}",
         per_id.iter().filter(|(_, c)| **c > 1).collect::<Vec<_>>()
     );
+}
+
+/// The outcome of every event fails (its topic does not exist yet): the lanes move on, nothing is
+/// committed, and a stop abandons the retries. Once the topic exists, the next run handles the
+/// same events again and their outcomes are acknowledged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_whose_outcome_is_never_acknowledged_is_not_committed() {
+    let tansu = Tansu::start();
+    create_topic(&tansu.brokers, TOPIC, 1).await;
+    let records: Vec<Record> = (0..3).map(|i| keyed(&format!("u-{i}"), &format!("k-{i}"), 0)).collect();
+    produce_one_by_one(&tansu.brokers, &records).await;
+    let mut cfg = with_lanes(&tansu, "unacked", 4);
+    cfg.outcomes_topic = "outcomes-later".into();
+    cfg.librdkafka.insert("message.timeout.ms".into(), "1000".into());
+
+    let first = Shared::default();
+    let kit = start(cfg.clone(), first.clone());
+    let handled = eventually(WAIT, || {
+        let done = first.0.count() >= 3;
+        async move { done }
+    })
+    .await;
+    assert!(handled, "first run handled {:?}", first.0.ids());
+    let before = kit.stop().await;
+    assert_eq!((before.handled, before.outcomes_published), (3, 0));
+
+    create_topic(&tansu.brokers, "outcomes-later", 1).await;
+    let second = Shared::default();
+    let kit = start(cfg, second.clone());
+    let again = eventually(WAIT, || {
+        let done = second.0.count() >= 3;
+        async move { done }
+    })
+    .await;
+    assert!(again, "nothing was committed, so the second run gets all 3 again: {:?}", second.0.ids());
+    let after = kit.stop().await;
+    let mut ids = second.0.ids();
+    ids.sort();
+    assert_eq!(ids, ["u-0", "u-1", "u-2"]);
+    assert_eq!((after.handled, after.outcomes_published), (3, 3));
 }
