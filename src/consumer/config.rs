@@ -28,6 +28,14 @@ pub struct ConsumerConfig {
     pub backoff: Duration,
     /// How many recent event ids are remembered for deduplication; default 100 000.
     pub dedupe_capacity: usize,
+    /// Lanes handling records concurrently; default 16. Records go to a lane by a hash of their
+    /// key, and each lane handles one record at a time, so events with the same key are handled
+    /// in order; events with different keys may be handled in any order. 1 handles one record
+    /// at a time over all partitions.
+    pub lanes: usize,
+    /// Records received and not yet done (outcome acknowledged, dead-lettered or skipped), over
+    /// all lanes, before the kit stops reading; default 256.
+    pub max_in_flight: usize,
     /// Extra librdkafka settings for the consumer and producer (applied after the kit's
     /// defaults; `group.id` and `enable.auto.offset.store` cannot be overridden).
     pub librdkafka: BTreeMap<String, String>,
@@ -51,6 +59,8 @@ impl ConsumerConfig {
             max_attempts: 3,
             backoff: Duration::from_millis(100),
             dedupe_capacity: 100_000,
+            lanes: 16,
+            max_in_flight: 256,
             librdkafka: BTreeMap::new(),
         }
     }
@@ -71,6 +81,10 @@ impl ConsumerConfig {
             "dead_letter_suffix is empty (the dead-letter topic would be the events topic)"
         } else if self.max_attempts == 0 {
             "max_attempts must be at least 1"
+        } else if self.lanes == 0 {
+            "lanes must be at least 1"
+        } else if self.max_in_flight == 0 {
+            "max_in_flight must be at least 1"
         } else {
             return Ok(());
         };
@@ -90,8 +104,9 @@ impl ConsumerConfig {
 
     pub(super) fn producer_settings(&self) -> BTreeMap<String, String> {
         let mut s = self.common_settings();
-        // Each outcome is awaited before the next event, so lingering only adds latency; a failed
-        // delivery is retried by the kit, so it need not take librdkafka's default 5 minutes.
+        // Outcomes go out as soon as they are decided (lanes keep several pending, which batches
+        // them anyway); a failed delivery is retried by the kit, so it need not take librdkafka's
+        // default 5 minutes.
         s.insert("linger.ms".into(), "0".into());
         s.insert("message.timeout.ms".into(), "30000".into());
         s.extend(self.librdkafka.clone());
@@ -123,7 +138,19 @@ mod tests {
         let s = cfg.consumer_settings();
         assert_eq!((s["enable.auto.offset.store"].as_str(), s["auto.offset.reset"].as_str()), ("false", "latest"));
         assert!(cfg.validate().is_ok());
-        cfg.max_attempts = 0;
-        assert!(matches!(cfg.validate(), Err(ConsumerError::Config(_))));
+        assert_eq!((cfg.lanes, cfg.max_in_flight), (16, 256));
+        for (field, problem) in [
+            ("max_attempts", "max_attempts must be at least 1"),
+            ("lanes", "lanes must be at least 1"),
+            ("max_in_flight", "max_in_flight must be at least 1"),
+        ] {
+            let mut bad = cfg.clone();
+            match field {
+                "max_attempts" => bad.max_attempts = 0,
+                "lanes" => bad.lanes = 0,
+                _ => bad.max_in_flight = 0,
+            }
+            assert!(matches!(bad.validate(), Err(ConsumerError::Config(p)) if p == problem), "{field}");
+        }
     }
 }

@@ -40,7 +40,10 @@ impl Decision {
     }
 }
 
-/// Decides one event. Called once per attempt, in partition order; retried on a retryable error.
+/// Decides one event. Called once per attempt; retried on a retryable error. Events with the same
+/// key are handled one after the other, in partition order; events with different keys may be
+/// handled concurrently (one per lane, [`ConsumerConfig::lanes`](super::ConsumerConfig::lanes)),
+/// so `handle` must be safe to run on several events at once.
 ///
 /// Every side effect must go through [`Effects::perform`]: it runs only for live events. A live
 /// effect can run again if a later step fails (a retry, or a crash before the offset is committed),

@@ -1,17 +1,24 @@
 //! The consumer kit: what a Rust team uses to write a new service against strangler's events.
 //!
 //! A service implements [`Handler`] (decide what to answer for one [`Event`]) and calls [`run`].
-//! The kit does the rest of docs/consumer-protocol.md, per record, in partition order:
+//! The kit does the rest of docs/consumer-protocol.md. Records are dispatched to
+//! [`ConsumerConfig::lanes`] lanes by a hash of their key; each lane takes its records one at a
+//! time, in the order received (so per key, in partition order), through these steps:
 //!
 //! 1. decode the CloudEvent ([`event::decode`]); a record it cannot decode is dead-lettered;
 //! 2. skip an event id it already answered (a bounded in-memory window), and skip, unhandled and
 //!    without remembering its id, an event marked `ce_stranglersignature=invalid`;
 //! 3. call the handler with retries and exponential backoff; side effects go through
 //!    [`Effects::perform`], which runs them only for `live` events (the shadow guarantee);
-//! 4. publish the [`Outcome`](crate::compare::outcome::Outcome) keyed by event id and await the
-//!    broker's acknowledgement, retrying until it is acknowledged;
-//! 5. only then store the record's offset for commit. A handler that keeps failing sends the
-//!    record to `<topic>.dlq` with a `dlq_reason` header instead, and no outcome.
+//! 4. publish the [`Outcome`](crate::compare::outcome::Outcome) keyed by event id; the lane goes on
+//!    to its next record while a task awaits the broker's acknowledgement, retrying until it is
+//!    acknowledged;
+//! 5. only then count the record done (its id answered, its offset storable). A handler that keeps failing sends the record to
+//!    `<topic>.dlq` with a `dlq_reason` header instead, and no outcome.
+//!
+//! A partition's offset is stored for commit only up to its lowest record not yet done, however
+//! the lanes finish; at most [`ConsumerConfig::max_in_flight`] records are held at once. An event
+//! id is claimed before it is handled, so two deliveries of one id are never handled at once.
 //!
 //! Deliveries are at-least-once: the dedupe window is in memory, so after a restart an event whose
 //! offset was not yet committed is handled again. Live side effects should therefore be idempotent
@@ -42,6 +49,8 @@ mod dedupe;
 pub mod effects;
 pub mod event;
 pub mod handler;
+mod lane;
+mod offsets;
 pub mod runner;
 
 pub use config::ConsumerConfig;

@@ -1,30 +1,26 @@
-//! The run loop: consume with a group, one record at a time per the protocol (decode, dedupe,
-//! handle with retries, publish the outcome and await its ack, then store the offset), dead-letter
-//! what cannot be handled, and commit on shutdown.
+//! The run loop: consume with a group and dispatch each record to a lane by a hash of its key
+//! (per-key order), bound the records in flight, store each partition's offset up to its lowest
+//! unfinished record as lanes report records done, and on shutdown let the lanes finish what they
+//! hold, then commit.
 
+use std::ops::AddAssign;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::sync::watch;
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::compare::outcome::{Outcome, Source};
 use crate::publish::producer;
 
 use super::config::ConsumerConfig;
 use super::dedupe::Dedupe;
-use super::effects::Effects;
-use super::event::{decode, Event};
-use super::handler::{Decision, Handler, HandlerError};
+use super::handler::Handler;
+use super::lane::{run_lane, Done, Job, Shared};
+use super::offsets::Offsets;
 use super::ConsumerError;
-
-/// Longest wait between two retries, however many have failed.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How long a produce may wait for room in librdkafka's local queue.
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What one [`run`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,20 +33,38 @@ pub struct RunStats {
     pub dead_lettered: u64,
     /// Outcomes the broker acknowledged.
     pub outcomes_published: u64,
-    /// Side effects [`Effects::perform`] skipped because the event was a shadow one.
+    /// Side effects [`Effects::perform`](super::Effects::perform) skipped because the event was a
+    /// shadow one.
     pub effects_skipped: u64,
     /// Events marked `ce_stranglersignature=invalid` (observe mode), skipped unhandled: no
     /// outcome, and their id stays free for the genuine delivery.
     pub skipped_invalid: u64,
 }
 
+impl AddAssign for RunStats {
+    fn add_assign(&mut self, o: Self) {
+        self.handled += o.handled;
+        self.deduplicated += o.deduplicated;
+        self.dead_lettered += o.dead_lettered;
+        self.outcomes_published += o.outcomes_published;
+        self.effects_skipped += o.effects_skipped;
+        self.skipped_invalid += o.skipped_invalid;
+    }
+}
+
 /// Consumes `cfg.topics` with `handler` until `shutdown` becomes `true` (or its sender is
-/// dropped), then finishes the current record, commits the stored offsets and returns what it did.
+/// dropped), then finishes the records it received, commits the stored offsets and returns what
+/// it did.
 ///
-/// Per-record problems never end the loop: undecodable records and events the handler keeps
-/// failing go to the dead-letter topic; outcome and dead-letter writes are retried until the
-/// broker acknowledges them (a shutdown during those retries leaves the record uncommitted, to
-/// be delivered again). Errors are for clients that cannot be set up, and a failed final commit.
+/// Records go to `cfg.lanes` lanes by a hash of their key; each lane handles its records one at a
+/// time, so events with the same key are handled in the order they were received. A record is
+/// done once its outcome is acknowledged (awaited beside the lane), it is dead-lettered or
+/// skipped; a partition's offset is stored only up to its lowest record not yet done. Per-record
+/// problems never end the loop: undecodable records and events the handler keeps failing go to
+/// the dead-letter topic; outcome and dead-letter writes are retried until the broker
+/// acknowledges them (a shutdown during those retries leaves the record uncommitted, and for a
+/// dead-letter write the rest of its lane too, to be delivered again). Errors are for clients
+/// that cannot be set up, and a failed final commit.
 pub async fn run<H: Handler>(
     cfg: ConsumerConfig,
     handler: H,
@@ -63,38 +77,65 @@ pub async fn run<H: Handler>(
     let producer = producer::producer_config(&cfg.brokers, &cfg.producer_settings()).create().map_err(kafka("producer"))?;
     let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(kafka("subscribe"))?;
-    tracing::info!(group = %cfg.group_id, ?topics, service = %cfg.service_name, "consumer kit running");
+    tracing::info!(group = %cfg.group_id, ?topics, service = %cfg.service_name, lanes = cfg.lanes, "consumer kit running");
 
-    let mut kit =
-        Kit { dedupe: Dedupe::new(cfg.dedupe_capacity), cfg, handler: Arc::new(handler), producer, stats: RunStats::default() };
+    let permits = Arc::new(Semaphore::new(cfg.max_in_flight));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let dedupe = Dedupe::new(cfg.dedupe_capacity);
+    let shared = Arc::new(Shared { dedupe, handler: Arc::new(handler), producer, cfg, outcomes_acked: AtomicU64::new(0) });
+    let (lanes, tasks): (Vec<_>, Vec<_>) = (0..shared.cfg.lanes)
+        .map(|_| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (tx, tokio::spawn(run_lane(shared.clone(), rx, done_tx.clone(), shutdown.clone())))
+        })
+        .unzip();
+    drop(done_tx);
+
+    let mut offsets = Offsets::default();
+    let mut permit: Option<OwnedSemaphorePermit> = None;
     loop {
-        let msg = tokio::select! {
+        tokio::select! {
             biased;
             _ = stopped(&mut shutdown) => break,
-            received = consumer.recv() => match received {
-                Ok(m) => m.detach(),
-                Err(error) => {
-                    tracing::warn!(%error, "consumer error");
-                    continue;
+            Some(done) = done_rx.recv() => store(&consumer, &mut offsets, &done),
+            // Backpressure: a record is received only with room for it in flight.
+            acquired = permits.clone().acquire_owned(), if permit.is_none() => {
+                permit = Some(acquired.expect("the semaphore is never closed"));
+            }
+            received = consumer.recv(), if permit.is_some() => match received {
+                Ok(m) => {
+                    let msg = m.detach();
+                    offsets.begin(msg.topic(), msg.partition(), msg.offset());
+                    let job = Job { _permit: permit.take().expect("guarded"), msg };
+                    let lane = lane_of(&job.msg, lanes.len());
+                    if lanes[lane].send(job).is_err() {
+                        tracing::error!(lane, "consumer lane gone; record left for redelivery");
+                    }
                 }
+                Err(error) => tracing::warn!(%error, "consumer error"),
             },
-        };
-        if kit.process(&msg, &mut shutdown).await == Step::Abandon {
-            tracing::warn!(
-                topic = msg.topic(),
-                partition = msg.partition(),
-                offset = msg.offset(),
-                "shutdown: record left uncommitted"
-            );
-            break;
-        }
-        if let Err(error) = consumer.store_offset(msg.topic(), msg.partition(), msg.offset()) {
-            // The partition was revoked meanwhile: its new owner gets the record again.
-            tracing::warn!(%error, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), "offset not stored");
         }
     }
 
-    let Kit { stats, producer, .. } = kit;
+    // Finish what the lanes hold: no more records come, each lane empties its queue, and every
+    // outcome on its way is acknowledged (or, on a failed write, abandoned at the stop).
+    drop(lanes);
+    while let Some(done) = done_rx.recv().await {
+        store(&consumer, &mut offsets, &done);
+    }
+    let mut stats = RunStats { outcomes_published: shared.outcomes_acked.load(Ordering::Relaxed), ..RunStats::default() };
+    for task in tasks {
+        match task.await {
+            Ok(s) => stats += s,
+            Err(join) => tracing::error!(%join, "consumer lane failed"),
+        }
+    }
+    if offsets.in_flight() > 0 {
+        tracing::warn!(records = offsets.in_flight(), "shutdown: records left uncommitted, to be delivered again");
+    }
+
+    let producer = shared.producer.clone();
+    drop(shared);
     let committed = tokio::task::spawn_blocking(move || {
         let result = consumer.commit_consumer_state(CommitMode::Sync);
         drop(consumer);
@@ -114,172 +155,31 @@ pub async fn run<H: Handler>(
 }
 
 /// Resolves once shutdown is requested or can no longer be (the sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+pub(super) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Whether the record is done with (its offset may be stored) or left for redelivery.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    Done,
-    Abandon,
-}
-
-struct Kit<H> {
-    cfg: ConsumerConfig,
-    handler: Arc<H>,
-    producer: FutureProducer,
-    dedupe: Dedupe,
-    stats: RunStats,
-}
-
-impl<H: Handler> Kit<H> {
-    async fn process(&mut self, msg: &OwnedMessage, shutdown: &mut watch::Receiver<bool>) -> Step {
-        let event = match decode(msg) {
-            Ok(event) => Arc::new(event),
-            Err(e) => return self.dead_letter(msg, None, &format!("undecodable record: {e}"), shutdown).await,
-        };
-        if event.signature.as_deref() == Some("invalid") {
-            // Untrusted: acting on it, or remembering its id, would let a forgery stand in for
-            // the genuine delivery that carries the same id.
-            tracing::warn!(event_id = %event.id, route = %event.route, "event with an invalid signature skipped");
-            self.stats.skipped_invalid += 1;
-            return Step::Done;
-        }
-        if self.dedupe.contains(&event.id) {
-            tracing::debug!(event_id = %event.id, "duplicate event skipped");
-            self.stats.deduplicated += 1;
-            return Step::Done;
-        }
-        let (decision, latency_ms) = match self.decide(&event).await {
-            Ok(decided) => decided,
-            Err(reason) => return self.dead_letter(msg, Some(&event.id), &reason, shutdown).await,
-        };
-        self.stats.handled += 1;
-        let outcome = Outcome::from_response(
-            &event.id,
-            &event.route,
-            Source::New,
-            event.mode,
-            decision.status,
-            decision.content_type.as_deref(),
-            &decision.body,
-            latency_ms,
-            &self.cfg.service_name,
-        );
-        let value = match serde_json::to_vec(&outcome) {
-            Ok(v) => v,
-            Err(e) => return self.dead_letter(msg, Some(&event.id), &format!("outcome not serializable: {e}"), shutdown).await,
-        };
-        let headers = OwnedHeaders::new().insert(Header { key: "content-type", value: Some("application/json") });
-        let topic = self.cfg.outcomes_topic.clone();
-        if !self.produce_acked(&topic, Some(event.id.as_bytes()), Some(&value), headers, shutdown).await {
-            return Step::Abandon;
-        }
-        self.stats.outcomes_published += 1;
-        self.dedupe.insert(&event.id);
-        Step::Done
-    }
-
-    /// Calls the handler until it decides, with backoff; `Err` is the dead-letter reason.
-    async fn decide(&mut self, event: &Arc<Event>) -> Result<(Decision, f64), String> {
-        let (mut delay, mut attempt) = (self.cfg.backoff, 0);
-        loop {
-            attempt += 1;
-            let (handler, ev) = (self.handler.clone(), event.clone());
-            let started = Instant::now();
-            // A task of its own, so a panicking handler is one failed attempt, not a dead loop.
-            let joined = tokio::spawn(async move {
-                let effects = Effects::for_event(&ev);
-                let result = handler.handle(&ev, &effects).await;
-                (result, effects.skipped())
-            })
-            .await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            let error = match joined {
-                Ok((result, skipped)) => {
-                    self.stats.effects_skipped += skipped;
-                    match result {
-                        Ok(decision) => return Ok((decision, latency_ms)),
-                        Err(e) => e,
-                    }
-                }
-                Err(join) => HandlerError::retryable(format!("handler panicked: {}", panic_message(join))),
-            };
-            if error.is_permanent() {
-                return Err(format!("permanent handler error: {error}"));
-            }
-            if attempt >= self.cfg.max_attempts {
-                return Err(format!("handler failed {attempt} times, last: {error}"));
-            }
-            tracing::warn!(event_id = %event.id, attempt, %error, retry_in = ?delay, "handler failed, retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_BACKOFF);
-        }
-    }
-
-    /// Writes the record as it came, plus `dlq_reason`, to its dead-letter topic.
-    async fn dead_letter(
-        &mut self,
-        msg: &OwnedMessage,
-        event_id: Option<&str>,
-        reason: &str,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Step {
-        let topic = self.cfg.dead_letter_topic(msg.topic());
-        tracing::warn!(%topic, partition = msg.partition(), offset = msg.offset(), event_id, reason, "dead-lettering record");
-        let mut headers = OwnedHeaders::new_with_capacity(msg.headers().map_or(0, |h| h.count()) + 1);
-        for h in msg.headers().into_iter().flat_map(|hs| hs.iter()) {
-            headers = headers.insert(Header { key: h.key, value: h.value });
-        }
-        headers = headers.insert(Header { key: "dlq_reason", value: Some(reason) });
-        if !self.produce_acked(&topic, msg.key(), msg.payload(), headers, shutdown).await {
-            return Step::Abandon;
-        }
-        self.stats.dead_lettered += 1;
-        if let Some(id) = event_id {
-            self.dedupe.insert(id);
-        }
-        Step::Done
-    }
-
-    /// Produces one record and waits for its acknowledgement, retrying with backoff until it is
-    /// acknowledged. `false` when shutdown was requested between retries.
-    async fn produce_acked(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        payload: Option<&[u8]>,
-        headers: OwnedHeaders,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
-        let mut delay = self.cfg.backoff;
-        loop {
-            let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers.clone());
-            record.key = key;
-            record.payload = payload;
-            match self.producer.send(record, QUEUE_TIMEOUT).await {
-                Ok(_) => return true,
-                Err((error, _)) => tracing::error!(topic, %error, retry_in = ?delay, "publish failed, retrying"),
-            }
-            tokio::select! {
-                biased;
-                _ = stopped(shutdown) => return false,
-                _ = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(MAX_BACKOFF);
-        }
+/// Marks a record done and stores its partition's position if it moved.
+fn store(consumer: &StreamConsumer, offsets: &mut Offsets, done: &Done) {
+    let Some(position) = offsets.finish(&done.topic, done.partition, done.offset) else { return };
+    let mut tpl = TopicPartitionList::with_capacity(1);
+    let stored = tpl
+        .add_partition_offset(&done.topic, done.partition, Offset::Offset(position))
+        .and_then(|()| consumer.store_offsets(&tpl));
+    if let Err(error) = stored {
+        // The partition was revoked meanwhile: its new owner gets the unfinished records again.
+        tracing::warn!(%error, topic = %done.topic, partition = done.partition, position, "offset not stored");
     }
 }
 
-fn panic_message(join: tokio::task::JoinError) -> String {
-    if !join.is_panic() {
-        return join.to_string();
-    }
-    let payload = join.into_panic();
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
+/// The lane of a record: a hash of its key (the `ce_partitionkey` header when the record has
+/// none), so the events of one key always share a lane.
+fn lane_of(msg: &OwnedMessage, lanes: usize) -> usize {
+    let key = match msg.key() {
+        Some(k) if !k.is_empty() => k,
+        _ => {
+            msg.headers().and_then(|hs| hs.iter().find(|h| h.key == "ce_partitionkey")).and_then(|h| h.value).unwrap_or_default()
+        }
+    };
+    crc32fast::hash(key) as usize % lanes
 }

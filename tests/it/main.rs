@@ -14,6 +14,7 @@ mod cluster_parity;
 mod console;
 mod console_browser;
 mod consumer_kit;
+mod consumer_lanes;
 mod control;
 mod crash;
 mod dedupe;
