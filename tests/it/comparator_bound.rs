@@ -120,3 +120,48 @@ fn the_byte_bound_holds_when_it_is_the_tighter_one() {
     assert_eq!(evicted, 100_000 - core.pending() as u64);
     assert_eq!(parity(&m, "missing_new"), evicted);
 }
+
+/// Nothing kept in memory (`keep_body_bytes = 0`): every pair whose digests differ, and every pair
+/// whose first side came before the route's first new outcome, is diffed in full by reading its
+/// first record again from the real outcomes topic on Tansu. The results, the parity records'
+/// pointers and the admin API's samples are exactly those of the kept path (tests/it/parity.rs).
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_not_kept_are_read_again_from_the_outcomes_topic_for_the_full_diff() {
+    use crate::harness::{eventually, send, start_proxy};
+    use crate::parity::{deciding_monolith, order, orders_config, send_orders, start_service, SECRET};
+    use std::collections::BTreeSet;
+    use strangler::demo::service::disagrees;
+
+    let tansu = crate::support::broker::Tansu::start();
+    let monolith = deciding_monolith().await;
+    let toml = format!("[comparator]\nkeep_body_bytes = 0\n{}", orders_config(&monolith.url(), &tansu.brokers, ""));
+    let proxy = start_proxy(&toml, &[("S", SECRET)], None).await;
+    let service = start_service(&tansu.brokers, 1500);
+    let orders: Vec<_> = (0..200).map(|i| order(&format!("evt_rr_{i:03}"), &format!("cus_{}", i % 7), i * 991)).collect();
+    assert!(send_orders(&proxy, &orders, 8).await.iter().all(|(s, _)| s.is_success()));
+
+    let count = |result: &str| proxy.metrics.compare.parity.with_label_values(&["orders", result]).get();
+    let decided = ["match", "mismatch", "truncated", "missing_new", "missing_legacy"];
+    let compared = || async { decided.iter().map(|r| count(r)).sum::<u64>() == 200 };
+    let counts = || decided.map(|r| (r, count(r)));
+    assert!(eventually(Duration::from_secs(120), compared).await, "{:?}", counts());
+    let expected: BTreeSet<String> = orders.iter().filter(|o| disagrees(&o.id, 1500)).map(|o| o.id.clone()).collect();
+    assert!(expected.len() >= 10, "{}", expected.len());
+    assert_eq!(count("mismatch"), expected.len() as u64);
+    assert_eq!(count("truncated") + count("missing_new") + count("missing_legacy"), 0, "every record was read again");
+
+    let url = format!("http://{}/api/routes/orders/mismatches", proxy.admin_addr);
+    let samples = send(http::Method::GET, &url, &[], "").await.json()["samples"].as_array().unwrap().clone();
+    assert_eq!(samples.len(), expected.len().min(20));
+    for s in &samples {
+        assert!(expected.contains(s["event_id"].as_str().unwrap()), "{s}");
+        assert_eq!(s["diff"].as_array().unwrap().len(), 1, "{s}");
+        assert_eq!(s["diff"][0]["pointer"], "/body/risk", "{s}");
+        // Both sides in full, whichever came first read again from the topic.
+        assert_eq!(s["legacy"]["body"]["risk"], s["diff"][0]["legacy"], "{s}");
+        assert_eq!(s["new"]["body"]["risk"], s["diff"][0]["new"], "{s}");
+        assert_eq!(s["legacy"]["body"]["order_id"], s["new"]["body"]["order_id"], "{s}");
+    }
+    service.stop().await;
+    proxy.shutdown().await;
+}
