@@ -202,7 +202,7 @@ fn comparator_bounds_name_file_line_and_key() {
         ("max_pending_bytes = 100", "comparator.max_pending_bytes", "expected at least 4096, found 100"),
         ("max_pending_bytes = 65536\nkeep_body_bytes = 8192", "comparator.keep_body_bytes", "at most a sixteenth of comparator.max_pending_bytes, found 8192"),
         ("max_pending = -1", "comparator.max_pending", "invalid value"),
-        ("max_pending_entries = 5", "comparator", "unknown field `max_pending_entries`"),
+        ("max_pending_entries = 5", "comparator.max_pending_entries", "unknown field `max_pending_entries`"),
     ];
     for (keys, key, text) in cases {
         let err = errors(&format!("[comparator]\n{keys}\n{body}"));

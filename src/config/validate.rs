@@ -255,8 +255,7 @@ fn comparator_bounds(c: &super::raw::RawComparator, errs: &mut Vec<ConfigError>)
     let least = 16 * ENTRY_OVERHEAD;
     if c.max_pending_bytes < least {
         errs.push(ConfigError::new("comparator.max_pending_bytes", format!("at least {least}"), c.max_pending_bytes.to_string()));
-    }
-    if c.keep_body_bytes > c.max_pending_bytes / 16 {
+    } else if c.keep_body_bytes > c.max_pending_bytes / 16 {
         let expected = "at most a sixteenth of comparator.max_pending_bytes";
         errs.push(ConfigError::new("comparator.keep_body_bytes", expected, c.keep_body_bytes.to_string()));
     }
