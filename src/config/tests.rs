@@ -199,7 +199,7 @@ fn comparator_bounds_name_file_line_and_key() {
     #[rustfmt::skip]
     let cases = [
         ("max_pending = 0", "comparator.max_pending", "expected at least 1, found 0"),
-        ("max_pending_bytes = 100", "comparator.max_pending_bytes", "expected at least 4096, found 100"),
+        ("max_pending_bytes = 100", "comparator.max_pending_bytes", "expected at least 4608, found 100"),
         ("max_pending_bytes = 65536\nkeep_body_bytes = 8192", "comparator.keep_body_bytes", "at most a sixteenth of comparator.max_pending_bytes, found 8192"),
         ("max_pending = -1", "comparator.max_pending", "invalid value"),
         ("max_pending_entries = 5", "comparator.max_pending_entries", "unknown field `max_pending_entries`"),

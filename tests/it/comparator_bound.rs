@@ -151,8 +151,11 @@ async fn bodies_not_kept_are_read_again_from_the_outcomes_topic_for_the_full_dif
     assert_eq!(count("truncated") + count("missing_new") + count("missing_legacy"), 0, "every record was read again");
 
     let url = format!("http://{}/api/routes/orders/mismatches", proxy.admin_addr);
-    let samples = send(http::Method::GET, &url, &[], "").await.json()["samples"].as_array().unwrap().clone();
-    assert_eq!(samples.len(), expected.len().min(20));
+    // The API shows what every replica reads back from the parity topic: it follows within moments.
+    let samples = || async { send(http::Method::GET, &url, &[], "").await.json()["samples"].as_array().unwrap().clone() };
+    let all_there = || async { samples().await.len() == expected.len().min(20) };
+    assert!(eventually(Duration::from_secs(60), all_there).await, "{:?}", samples().await);
+    let samples = samples().await;
     for s in &samples {
         assert!(expected.contains(s["event_id"].as_str().unwrap()), "{s}");
         assert_eq!(s["diff"].as_array().unwrap().len(), 1, "{s}");
