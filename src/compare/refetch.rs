@@ -20,6 +20,9 @@ use crate::publish::reader::{self, QuietEof};
 /// How long one read may take before the pair is given up as not comparable.
 const READ: Duration = Duration::from_secs(10);
 
+/// After a read fails, reads are not tried for this long (each would stall the comparator).
+const COOL_OFF: Duration = Duration::from_secs(30);
+
 /// Records passed over and remembered, per partition.
 const RECENT_BYTES: usize = 1 << 20;
 
@@ -37,20 +40,27 @@ pub struct Refetch {
     overrides: BTreeMap<String, String>,
     topic: String,
     lanes: HashMap<i32, Lane>,
+    /// No reads before this instant (Kafka just failed one).
+    paused_until: Option<tokio::time::Instant>,
 }
 
 impl Refetch {
     pub fn new(brokers: String, overrides: BTreeMap<String, String>, topic: String) -> Self {
-        Self { brokers, overrides, topic, lanes: HashMap::new() }
+        Self { brokers, overrides, topic, lanes: HashMap::new(), paused_until: None }
     }
 
     /// The outcome record of `event_id` at `(partition, offset)`, or `None` when it cannot be read
-    /// (gone from the topic, or Kafka unreachable for [`READ`]).
+    /// (gone from the topic, or Kafka unreachable for [`READ`]; then for [`COOL_OFF`] no read is
+    /// tried, so an outage costs the comparator one stall, not one per pair).
     pub async fn outcome(&mut self, (partition, offset): (i32, i64), event_id: &str) -> Option<Outcome> {
+        if self.paused_until.is_some_and(|until| tokio::time::Instant::now() < until) {
+            return None;
+        }
         let payload = match self.read(partition, offset).await {
             Ok(found) => found?,
             Err(e) => {
                 tracing::warn!(error = %e, partition, offset, event_id, "reading an outcome again for a full diff");
+                self.paused_until = Some(tokio::time::Instant::now() + COOL_OFF);
                 return None;
             }
         };
