@@ -194,7 +194,12 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             publisher: publisher.clone(),
             parity_topic: kafka.parity_topic.clone(),
             samples: samples.clone(),
-            parity_window: cfg.comparator.parity_window,
+            settings: crate::compare::core::Settings {
+                limits: cfg.comparator.limits,
+                keep_body_bytes: cfg.comparator.keep_body_bytes,
+                parity_window: cfg.comparator.parity_window,
+                remember: crate::compare::comparator::REMEMBER,
+            },
             assigned: watch::channel(false).0,
         });
         comparing = Some(comparator.clone());

@@ -9,18 +9,18 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::core::{now_rfc3339, sides, Core, Judged, Settings, DUPLICATE, LATE, UNDECODABLE, UNKNOWN_ROUTE};
 use super::diff::FieldDiff;
-use super::join::{Joined, Joiner, Refused};
-use super::outcome::Outcome;
-use super::record::verdict;
+use super::record::{verdict, Joined};
 pub use super::record::{Parity, ParityResult, Side};
+use super::refetch::Refetch;
 use crate::publish::producer::client_config;
 use crate::publish::Publisher;
 use crate::route::Routes;
@@ -28,13 +28,9 @@ use crate::telemetry::CompareMetrics;
 
 /// Every `reason` of `strangler_outcomes_dropped_total`.
 pub const DROPPED_REASONS: [&str; 4] = [UNDECODABLE, UNKNOWN_ROUTE, LATE, DUPLICATE];
-const UNDECODABLE: &str = "undecodable";
-const UNKNOWN_ROUTE: &str = "unknown_route";
-const LATE: &str = "late";
-const DUPLICATE: &str = "duplicate";
 
 /// Decided event ids remembered to refuse late records.
-const REMEMBER: usize = 200_000;
+pub const REMEMBER: usize = 200_000;
 
 /// A kept mismatch, with both sides, for people to read.
 #[derive(Clone, Debug, Serialize)]
@@ -76,8 +72,8 @@ pub struct Comparator {
     pub publisher: Publisher,
     pub parity_topic: String,
     pub samples: Arc<Samples>,
-    /// Results behind the parity ratio gauge.
-    pub parity_window: usize,
+    /// Bounds and sizes (`[comparator]`).
+    pub settings: Settings,
     /// Turns true once the group gave this comparator its partitions (a rebalance in the middle
     /// of traffic makes comparators forget the events they were waiting on).
     pub assigned: watch::Sender<bool>,
@@ -98,16 +94,18 @@ impl Comparator {
         cfg.set("group.id", &from.group_id).set("enable.auto.commit", "true").set("auto.offset.reset", "earliest");
         let consumer: StreamConsumer = cfg.create()?;
         consumer.subscribe(&[&from.topic])?;
-        let mut state = State { joiner: Joiner::new(REMEMBER), recent: HashMap::new() };
+        let mut core = Core::new(self.routes.clone(), self.metrics.clone(), self.settings);
+        let mut refetch = Refetch::new(from.brokers.clone(), from.overrides.clone(), from.topic.clone());
         let mut check = tokio::time::interval(Duration::from_millis(50));
         loop {
-            let next = state.joiner.next_deadline().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let next = core.next_deadline().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             let waiting = !*self.assigned.borrow();
-            tokio::select! {
+            let judged = tokio::select! {
                 _ = check.tick(), if waiting => {
                     if consumer.assignment().is_ok_and(|a| a.count() > 0) {
                         self.assigned.send_replace(true);
                     }
+                    Vec::new()
                 }
                 _ = crate::publish::reader::stopped(&mut shutdown) => {
                     // Closing a consumer leaves its group and can block while the broker is
@@ -115,48 +113,33 @@ impl Comparator {
                     crate::publish::reader::close(consumer).await;
                     return Ok(());
                 }
-                _ = tokio::time::sleep_until(next.into()) => {
-                    for joined in state.joiner.expire(Instant::now()) {
-                        self.decide(&mut state, joined);
-                    }
-                }
+                _ = tokio::time::sleep_until(next.into()) => core.expire(Instant::now()),
                 msg = consumer.recv() => match msg {
-                    Ok(m) => self.take(&mut state, m.payload()),
-                    Err(e) => tracing::warn!(error = %e, "reading outcomes"),
+                    Ok(m) => match m.payload() {
+                        Some(payload) => core.offer(payload, Some((m.partition(), m.offset())), Instant::now()),
+                        None => core.offer(b"", None, Instant::now()),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading outcomes");
+                        Vec::new()
+                    }
                 },
+            };
+            for j in judged {
+                let parity = resolve(j, &mut refetch, &self.routes).await;
+                self.decide(&mut core, parity);
             }
         }
     }
 
-    fn take(&self, state: &mut State, payload: Option<&[u8]>) {
-        let Some(Ok(outcome)) = payload.map(serde_json::from_slice::<Outcome>) else {
-            self.metrics.dropped.with_label_values(&[UNDECODABLE]).inc();
-            return;
-        };
-        let table = self.routes.load();
-        let Some(route) = table.get(&outcome.route) else {
-            self.metrics.dropped.with_label_values(&[UNKNOWN_ROUTE]).inc();
-            return;
-        };
-        self.metrics.outcomes.with_label_values(&[&route.name, outcome.source.as_str(), outcome.mode.as_str()]).inc();
-        match state.joiner.offer(outcome, route.compare.window, Instant::now()) {
-            Ok(Some(joined)) => self.decide(state, joined),
-            Ok(None) => {}
-            Err(Refused::Late) => self.metrics.dropped.with_label_values(&[LATE]).inc(),
-            Err(Refused::Duplicate) => self.metrics.dropped.with_label_values(&[DUPLICATE]).inc(),
+    /// Counts, samples and publishes one decided event.
+    fn decide(&self, core: &mut Core, parity: Parity) {
+        if self.routes.load().get(&parity.route).is_none() {
+            return; // the route was removed by a reload while its event waited
         }
-    }
-
-    fn decide(&self, state: &mut State, joined: Joined) {
-        let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let table = self.routes.load();
-        let name = match &joined {
-            Joined::Pair { legacy, .. } => &legacy.route,
-            Joined::Expired { have } => &have.route,
-        };
-        let Some(route) = table.get(name) else { return };
-        let parity = verdict(&route.compare.rules, joined, at);
+        core.count(&parity);
         if let (Some(legacy), Some(new)) = (&parity.legacy, &parity.new) {
+            let keep = self.routes.load().get(&parity.route).map_or(0, |r| r.compare.samples);
             let sample = Sample {
                 event_id: parity.event_id.clone(),
                 at: parity.at.clone(),
@@ -164,23 +147,7 @@ impl Comparator {
                 legacy: legacy.clone(),
                 new: new.clone(),
             };
-            self.samples.push(&route.name, sample, route.compare.samples);
-        }
-        if let Some(label) = parity.result.new_path_label() {
-            // The new path's own health: not a comparison, so the parity ratio stays as it was.
-            self.metrics.new_path.with_label_values(&[&route.name, label]).inc();
-        } else if parity.result == ParityResult::Truncated {
-            // Not compared: counted apart, the parity ratio stays as it was.
-            self.metrics.parity.with_label_values(&[&route.name, parity.result.as_str()]).inc();
-        } else {
-            self.metrics.parity.with_label_values(&[&route.name, parity.result.as_str()]).inc();
-            let window = state.recent.entry(route.name.clone()).or_default();
-            window.push_back(parity.result == ParityResult::Match);
-            while window.len() > self.parity_window {
-                window.pop_front();
-            }
-            let matches = window.iter().filter(|m| **m).count();
-            self.metrics.ratio.with_label_values(&[&route.name]).set(matches as f64 / window.len() as f64);
+            self.samples.push(&parity.route, sample, keep);
         }
         match serde_json::to_vec(&parity) {
             Ok(value) => self.publisher.send_record(&self.parity_topic, &parity.event_id, value, Publisher::PARITY_RECORD),
@@ -189,8 +156,22 @@ impl Comparator {
     }
 }
 
-struct State {
-    joiner: Joiner,
-    /// Last results per route, `true` for a match.
-    recent: HashMap<String, VecDeque<bool>>,
+/// Decides a pair whose digests differ by reading its first side again for a full diff. A
+/// record that cannot be read again leaves the pair not compared: `truncated`.
+async fn resolve(judged: Judged, refetch: &mut Refetch, routes: &Routes) -> Parity {
+    let (first, at, second) = match judged {
+        Judged::Done(parity) => return parity,
+        Judged::Full { first, at, second } => (first, at, second),
+    };
+    let read = match at {
+        Some(at) => refetch.outcome(at, &first.event_id).await,
+        None => None,
+    };
+    let first = match read {
+        Some(full) => full,
+        None => super::outcome::Outcome { truncated: true, ..first },
+    };
+    let rules = routes.load().get(&first.route).map(|r| r.compare.rules.clone()).unwrap_or_default();
+    let (legacy, new) = sides(first, second);
+    verdict(&rules, Joined::Pair { legacy, new }, now_rfc3339())
 }

@@ -1,19 +1,51 @@
-//! Joining the legacy and new outcomes of one event within a window. Pure state, no I/O: the
-//! comparator feeds it records and the clock, and it says which events are complete or expired.
+//! Joining the legacy and new outcomes of one event within a window, in bounded memory. Pure
+//! state, no I/O: the comparator offers each side and the clock, and the joiner says which
+//! events are complete, expired, or evicted because a bound was reached.
+//!
+//! Each waiting event holds a compact [`Waiting`] (a digest of its first side, not the parsed
+//! outcome). At most `max_pending` events and about `max_pending_bytes` bytes wait; past either
+//! bound the oldest waiting events are evicted, and the comparator decides them as if their
+//! window had closed.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::outcome::{Outcome, Source};
+use xxhash_rust::xxh3::xxh3_128;
 
-/// What the joiner decided about one event.
-#[derive(Debug, PartialEq)]
-pub enum Joined {
-    /// Both outcomes are here.
-    Pair { legacy: Outcome, new: Outcome },
-    /// The window closed with only one side; `have` is the side that arrived.
-    Expired { have: Outcome },
+use super::digest::BodyDigest;
+use super::outcome::{BodyEncoding, EventMode, Source};
+
+/// What is kept of an event's first outcome while it waits for the second.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waiting {
+    pub route: Arc<str>,
+    pub source: Source,
+    pub mode: EventMode,
+    pub status: u16,
+    pub truncated: bool,
+    /// `None`: not hashed (the route had no new service yet, the event is live, or the rules
+    /// make digests unsound); the pair is then diffed in full if it needs comparing.
+    pub digest: Option<BodyDigest>,
+    pub encoding: BodyEncoding,
+    /// The body's JSON text as in the record, when it was at most `comparator.keep_body_bytes`.
+    pub kept: Option<Box<str>>,
+    /// Where the record is on the outcomes topic (partition, offset), to read it again.
+    pub at: Option<(i32, i64)>,
 }
+
+impl Waiting {
+    /// Bytes this entry is accounted for: the id (stored twice), the kept body, and a fixed
+    /// share for the entry itself and the map, queue and deadline-index slots that point at it.
+    pub fn bytes(&self, id: &str) -> usize {
+        ENTRY_OVERHEAD + 2 * id.len() + self.kept.as_ref().map_or(0, |k| k.len())
+    }
+}
+
+/// Per-entry bytes besides the id and the kept body (the `Pending` value, a hash map slot at
+/// 7/8 load, two B-tree entries at about 2/3 fill, the shared id's allocation). `benches/comparator.rs`
+/// checks this estimate against an allocator count (335 bytes measured per entry, 26-byte ids).
+pub const ENTRY_OVERHEAD: usize = 288;
 
 /// Why a record was not taken.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,76 +66,108 @@ struct Seen {
 }
 
 struct Pending {
-    legacy: Option<Outcome>,
-    new: Option<Outcome>,
+    waiting: Waiting,
+    seq: u64,
     deadline: Instant,
+    bytes: usize,
+}
+
+/// The bounds on waiting events.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_pending: usize,
+    pub max_pending_bytes: usize,
 }
 
 /// Outcomes waiting for their counterpart.
 pub struct Joiner {
-    pending: HashMap<String, Pending>,
-    deadlines: BTreeSet<(Instant, String)>,
-    decided: HashMap<String, Seen>,
-    decided_order: VecDeque<String>,
+    limits: Limits,
+    pending: HashMap<Arc<str>, Pending>,
+    /// Arrival order, for eviction.
+    order: BTreeMap<u64, Arc<str>>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    bytes: usize,
+    seq: u64,
+    /// Decided events by a 128-bit hash of their id (16 bytes each, whatever the id's length).
+    decided: HashMap<u128, Seen>,
+    decided_order: VecDeque<u128>,
     remember: usize,
 }
 
 impl Joiner {
     /// `remember`: how many decided event ids to keep (with the sides that arrived), so a record
     /// for a decided event is refused as late or duplicate rather than counted twice.
-    pub fn new(remember: usize) -> Self {
+    pub fn new(remember: usize, limits: Limits) -> Self {
         Self {
+            limits,
             pending: HashMap::new(),
+            order: BTreeMap::new(),
             deadlines: BTreeSet::new(),
+            bytes: 0,
+            seq: 0,
             decided: HashMap::new(),
             decided_order: VecDeque::new(),
             remember,
         }
     }
 
-    /// Takes one outcome. `window` counts from the first outcome of the event.
-    pub fn offer(&mut self, outcome: Outcome, window: Duration, now: Instant) -> Result<Option<Joined>, Refused> {
-        if let Some(seen) = self.decided.get(&outcome.event_id) {
-            let again = match outcome.source {
+    /// The waiting first side of `id` when `source` is its counterpart, `None` when `id` is not
+    /// waiting, or why `source` is refused. [`Self::take`] then decides the event.
+    pub fn peek_other(&self, id: &str, source: Source) -> Result<Option<&Waiting>, Refused> {
+        if let Some(seen) = self.decided.get(&xxh3_128(id.as_bytes())) {
+            let again = match source {
                 Source::Legacy => seen.legacy,
                 Source::New => seen.new,
             };
             return Err(if again { Refused::Duplicate } else { Refused::Late });
         }
-        let id = outcome.event_id.clone();
-        let mut created = false;
-        let entry = self.pending.entry(id.clone()).or_insert_with(|| {
-            created = true;
-            Pending { legacy: None, new: None, deadline: now + window }
-        });
-        let slot = match outcome.source {
-            Source::Legacy => &mut entry.legacy,
-            Source::New => &mut entry.new,
-        };
-        if slot.is_some() {
-            return Err(Refused::Duplicate);
+        match self.pending.get(id) {
+            None => Ok(None),
+            Some(p) if p.waiting.source == source => Err(Refused::Duplicate),
+            Some(p) => Ok(Some(&p.waiting)),
         }
-        *slot = Some(outcome);
-        if created {
-            self.deadlines.insert((now + window, id));
-        } else if let Some(Pending { legacy: Some(legacy), new: Some(new), .. }) = self.finish(&id) {
-            return Ok(Some(Joined::Pair { legacy, new }));
+    }
+
+    /// Removes the waiting side of `id`: its counterpart arrived, the event is decided.
+    pub fn take(&mut self, id: &str) -> Option<Waiting> {
+        self.finish(id, true)
+    }
+
+    /// Makes `id` wait for its counterpart until `now + window` (call after [`Self::peek_other`]
+    /// said it is not waiting). Returns the oldest events evicted to stay within the limits.
+    pub fn wait(&mut self, id: &str, waiting: Waiting, window: Duration, now: Instant) -> Vec<(Arc<str>, Waiting)> {
+        let id: Arc<str> = Arc::from(id);
+        let bytes = waiting.bytes(&id);
+        self.seq += 1;
+        let deadline = now + window;
+        self.order.insert(self.seq, id.clone());
+        self.deadlines.insert((deadline, self.seq));
+        self.pending.insert(id, Pending { waiting, seq: self.seq, deadline, bytes });
+        self.bytes += bytes;
+        let mut evicted = Vec::new();
+        while self.pending.len() > self.limits.max_pending || self.bytes > self.limits.max_pending_bytes {
+            let Some((_, oldest)) = self.order.first_key_value() else { break };
+            let oldest = oldest.clone();
+            if let Some(w) = self.finish(&oldest, false) {
+                evicted.push((oldest, w));
+            }
         }
-        Ok(None)
+        evicted
     }
 
     /// Every event whose window closed at or before `now`.
-    pub fn expire(&mut self, now: Instant) -> Vec<Joined> {
+    pub fn expire(&mut self, now: Instant) -> Vec<(Arc<str>, Waiting)> {
         let mut out = Vec::new();
-        while let Some((deadline, id)) = self.deadlines.first().cloned() {
+        while let Some(&(deadline, seq)) = self.deadlines.first() {
             if deadline > now {
                 break;
             }
-            self.deadlines.pop_first();
-            if let Some(p) = self.finish(&id) {
-                if let Some(have) = p.legacy.or(p.new) {
-                    out.push(Joined::Expired { have });
-                }
+            let Some(id) = self.order.get(&seq).cloned() else {
+                self.deadlines.pop_first();
+                continue;
+            };
+            if let Some(w) = self.finish(&id, false) {
+                out.push((id, w));
             }
         }
         out
@@ -119,97 +183,31 @@ impl Joiner {
         self.pending.len()
     }
 
-    fn finish(&mut self, id: &str) -> Option<Pending> {
+    /// Bytes accounted to the waiting events ([`Waiting::bytes`]).
+    pub fn pending_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Removes a waiting event and remembers it as decided (`both`: its counterpart arrived).
+    fn finish(&mut self, id: &str, both: bool) -> Option<Waiting> {
         let p = self.pending.remove(id)?;
-        self.deadlines.remove(&(p.deadline, id.to_string()));
-        let seen = Seen { legacy: p.legacy.is_some(), new: p.new.is_some() };
-        if self.decided.insert(id.to_string(), seen).is_none() {
-            self.decided_order.push_back(id.to_string());
+        self.order.remove(&p.seq);
+        self.deadlines.remove(&(p.deadline, p.seq));
+        self.bytes -= p.bytes;
+        let first = p.waiting.source;
+        let seen = Seen { legacy: both || first == Source::Legacy, new: both || first == Source::New };
+        let key = xxh3_128(id.as_bytes());
+        if self.decided.insert(key, seen).is_none() {
+            self.decided_order.push_back(key);
             while self.decided_order.len() > self.remember {
                 if let Some(old) = self.decided_order.pop_front() {
                     self.decided.remove(&old);
                 }
             }
         }
-        Some(p)
+        Some(p.waiting)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::compare::outcome::EventMode;
-
-    fn o(id: &str, source: Source) -> Outcome {
-        Outcome::from_response(id, "r", source, EventMode::Shadow, 200, None, b"{}", 1.0, "t")
-    }
-
-    const W: Duration = Duration::from_secs(10);
-
-    #[test]
-    fn both_sides_in_either_order_make_a_pair() {
-        let t = Instant::now();
-        let mut j = Joiner::new(100);
-        assert_eq!(j.offer(o("a", Source::Legacy), W, t), Ok(None));
-        assert!(matches!(j.offer(o("a", Source::New), W, t), Ok(Some(Joined::Pair { .. }))));
-        assert_eq!(j.offer(o("b", Source::New), W, t), Ok(None));
-        assert!(matches!(j.offer(o("b", Source::Legacy), W, t), Ok(Some(Joined::Pair { .. }))));
-        assert_eq!(j.pending(), 0);
-        assert_eq!(j.next_deadline(), None);
-    }
-
-    #[test]
-    fn a_lone_side_expires_at_the_window_and_not_before() {
-        let t = Instant::now();
-        let mut j = Joiner::new(100);
-        j.offer(o("a", Source::Legacy), W, t).unwrap();
-        j.offer(o("b", Source::New), W, t + Duration::from_secs(1)).unwrap();
-        assert!(j.expire(t + W - Duration::from_millis(1)).is_empty());
-        let first = j.expire(t + W);
-        assert!(matches!(&first[..], [Joined::Expired { have }] if have.event_id == "a" && have.source == Source::Legacy));
-        let second = j.expire(t + W + Duration::from_secs(1));
-        assert!(matches!(&second[..], [Joined::Expired { have }] if have.event_id == "b" && have.source == Source::New));
-    }
-
-    #[test]
-    fn late_and_duplicate_records_are_refused() {
-        let t = Instant::now();
-        let mut j = Joiner::new(100);
-        j.offer(o("a", Source::Legacy), W, t).unwrap();
-        assert_eq!(j.offer(o("a", Source::Legacy), W, t), Err(Refused::Duplicate));
-        j.expire(t + W);
-        assert_eq!(j.offer(o("a", Source::New), W, t + W), Err(Refused::Late), "counted once, as missing_new");
-    }
-
-    #[test]
-    fn a_side_repeated_after_its_comparison_is_a_duplicate_not_late() {
-        let t = Instant::now();
-        let mut j = Joiner::new(100);
-        j.offer(o("a", Source::Legacy), W, t).unwrap();
-        assert!(matches!(j.offer(o("a", Source::New), W, t), Ok(Some(Joined::Pair { .. }))));
-        // Compared, still inside the window: a consumer that crashed before committing publishes again.
-        let inside = t + Duration::from_secs(1);
-        assert_eq!(j.offer(o("a", Source::New), W, inside), Err(Refused::Duplicate));
-        assert_eq!(j.offer(o("a", Source::Legacy), W, inside), Err(Refused::Duplicate));
-        // And after the window too: it is still the same side again, not a side arriving late.
-        assert_eq!(j.offer(o("a", Source::New), W, t + W * 2), Err(Refused::Duplicate));
-
-        // An expired event: its missing side is late, its present side a duplicate.
-        j.offer(o("b", Source::Legacy), W, t).unwrap();
-        assert_eq!(j.expire(t + W).len(), 1);
-        assert_eq!(j.offer(o("b", Source::Legacy), W, t + W), Err(Refused::Duplicate));
-        assert_eq!(j.offer(o("b", Source::New), W, t + W), Err(Refused::Late));
-    }
-
-    #[test]
-    fn decided_ids_are_remembered_only_up_to_the_bound() {
-        let t = Instant::now();
-        let mut j = Joiner::new(2);
-        for id in ["a", "b", "c"] {
-            j.offer(o(id, Source::Legacy), W, t).unwrap();
-            j.offer(o(id, Source::New), W, t).unwrap();
-        }
-        assert_eq!(j.offer(o("c", Source::New), W, t), Err(Refused::Duplicate));
-        assert_eq!(j.offer(o("a", Source::New), W, t), Ok(None), "forgotten after the bound");
-    }
-}
+mod tests;

@@ -2,9 +2,12 @@
 //! the comparator that joins the two by event id and records parity.
 
 pub mod comparator;
+pub mod core;
 pub mod diff;
+pub mod digest;
 pub mod join;
 pub mod outcome;
 pub mod record;
+pub mod refetch;
 pub mod rules;
 pub mod waiters;

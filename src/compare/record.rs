@@ -4,9 +4,19 @@
 use serde::{Deserialize, Serialize};
 
 use super::diff::FieldDiff;
-use super::join::Joined;
 use super::outcome::{EventMode, Outcome, Source};
 use super::rules::CompareRules;
+
+/// A decided event: what the verdict is drawn from.
+#[derive(Debug, PartialEq)]
+pub enum Joined {
+    /// Both outcomes are here, in full: compared field by field.
+    Pair { legacy: Outcome, new: Outcome },
+    /// Both outcomes are here and their digests agree: a match without a diff (bodies not needed).
+    Agreed { legacy: Outcome, new: Outcome },
+    /// The window closed (or the event was evicted) with only one side; `have` is the side that arrived.
+    Expired { have: Outcome },
+}
 
 /// One comparison's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -148,6 +158,7 @@ pub fn verdict(rules: &CompareRules, joined: Joined, at: String) -> Parity {
                 ..record(&legacy, ParityResult::Mismatch, Some(&legacy), Some(&new))
             }
         }
+        Joined::Agreed { legacy, new } => record(&legacy, ParityResult::Match, Some(&legacy), Some(&new)),
         Joined::Expired { have } => match (have.source, have.mode) {
             (Source::Legacy, EventMode::Live) => record(&have, ParityResult::LiveMissing, Some(&have), None),
             (Source::New, EventMode::Live) => record(&have, ParityResult::live(have.status), None, Some(&have)),

@@ -54,6 +54,9 @@ pub struct Comparator {
     pub enabled: bool,
     pub group_id: String,
     pub parity_window: usize,
+    /// `max_pending`, `max_pending_bytes`.
+    pub limits: crate::compare::join::Limits,
+    pub keep_body_bytes: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -74,12 +74,41 @@ pub struct RawComparator {
     /// Comparisons in the sliding window behind `strangler_parity_ratio`.
     #[serde(default = "default_parity_window")]
     pub parity_window: usize,
+    /// Events that may wait for their second outcome at once.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
+    /// Bytes the waiting events may take (as the comparator accounts them).
+    #[serde(default = "default_max_pending_bytes")]
+    pub max_pending_bytes: usize,
+    /// A waiting outcome's body up to this many bytes is kept in memory; a longer one is read
+    /// again from the outcomes topic if the pair must be diffed.
+    #[serde(default = "default_keep_body_bytes")]
+    pub keep_body_bytes: usize,
 }
 
 impl Default for RawComparator {
     fn default() -> Self {
-        Self { enabled: true, group_id: default_comparator_group(), parity_window: default_parity_window() }
+        Self {
+            enabled: true,
+            group_id: default_comparator_group(),
+            parity_window: default_parity_window(),
+            max_pending: default_max_pending(),
+            max_pending_bytes: default_max_pending_bytes(),
+            keep_body_bytes: default_keep_body_bytes(),
+        }
     }
+}
+
+fn default_max_pending() -> usize {
+    100_000
+}
+
+fn default_max_pending_bytes() -> usize {
+    32 * 1024 * 1024
+}
+
+fn default_keep_body_bytes() -> usize {
+    512
 }
 
 /// `[server]`: the public listener webhook senders talk to.

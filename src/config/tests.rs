@@ -192,3 +192,37 @@ fn blank_and_short_secrets_are_refused_and_weak_ones_warned_about() {
     assert!(load("github", "sixteen-bytes!!!").unwrap().warnings.is_empty());
     assert!(load("standard-webhooks", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap().warnings.is_empty(), "24 bytes decoded");
 }
+
+#[test]
+fn comparator_bounds_name_file_line_and_key() {
+    let body = route("scheme = \"github\", secrets_env = [\"S\"]", "");
+    #[rustfmt::skip]
+    let cases = [
+        ("max_pending = 0", "comparator.max_pending", "expected at least 1, found 0"),
+        ("max_pending_bytes = 100", "comparator.max_pending_bytes", "expected at least 4608, found 100"),
+        ("max_pending_bytes = 65536\nkeep_body_bytes = 8192", "comparator.keep_body_bytes", "at most a sixteenth of comparator.max_pending_bytes, found 8192"),
+        ("max_pending = -1", "comparator.max_pending", "invalid value"),
+        ("max_pending_entries = 5", "comparator.max_pending_entries", "unknown field `max_pending_entries`"),
+    ];
+    for (keys, key, text) in cases {
+        let err = errors(&format!("[comparator]\n{keys}\n{body}"));
+        assert!(err.contains(&format!("key `{key}`")), "wants key {key} in: {err}");
+        assert!(err.contains(text), "wants `{text}` in: {err}");
+        assert!(err.starts_with("f.toml:2:") || err.starts_with("f.toml:3:"), "names the line: {err}");
+    }
+    let ok = load_str(
+        &format!("[comparator]\nmax_pending = 5\nmax_pending_bytes = 65536\nkeep_body_bytes = 0\n{body}"),
+        "f.toml",
+        &|_| Some("s3cr3t".into()),
+    )
+    .unwrap();
+    assert_eq!(
+        (ok.comparator.limits.max_pending, ok.comparator.limits.max_pending_bytes, ok.comparator.keep_body_bytes),
+        (5, 65536, 0)
+    );
+    let defaults = load_str(&body, "f.toml", &|_| Some("s3cr3t".into())).unwrap().comparator;
+    assert_eq!(
+        (defaults.limits.max_pending, defaults.limits.max_pending_bytes, defaults.keep_body_bytes),
+        (100_000, 32 << 20, 512)
+    );
+}

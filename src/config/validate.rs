@@ -122,7 +122,13 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         enabled: raw.comparator.enabled,
         group_id: raw.comparator.group_id.clone(),
         parity_window: raw.comparator.parity_window.max(1),
+        limits: crate::compare::join::Limits {
+            max_pending: raw.comparator.max_pending,
+            max_pending_bytes: raw.comparator.max_pending_bytes,
+        },
+        keep_body_bytes: raw.comparator.keep_body_bytes,
     };
+    comparator_bounds(&raw.comparator, &mut errs);
     if raw.kafka.partitions < 1 {
         errs.push(ConfigError::new("kafka.partitions", "at least 1", raw.kafka.partitions.to_string()));
     }
@@ -237,6 +243,21 @@ fn new_path(at: &str, r: &RawRoute, errs: &mut Vec<ConfigError>) -> NewPath {
         on_timeout: r.on_timeout,
         on_publish_failure: r.on_publish_failure,
         publish_timeout: millis(&format!("{at}.publish_timeout_ms"), r.publish_timeout_ms, errs),
+    }
+}
+
+/// The comparator's bounds: at least one waiting event, room for a few, a kept body within them.
+fn comparator_bounds(c: &super::raw::RawComparator, errs: &mut Vec<ConfigError>) {
+    use crate::compare::join::ENTRY_OVERHEAD;
+    if c.max_pending < 1 {
+        errs.push(ConfigError::new("comparator.max_pending", "at least 1", c.max_pending.to_string()));
+    }
+    let least = 16 * ENTRY_OVERHEAD;
+    if c.max_pending_bytes < least {
+        errs.push(ConfigError::new("comparator.max_pending_bytes", format!("at least {least}"), c.max_pending_bytes.to_string()));
+    } else if c.keep_body_bytes > c.max_pending_bytes / 16 {
+        let expected = "at most a sixteenth of comparator.max_pending_bytes";
+        errs.push(ConfigError::new("comparator.keep_body_bytes", expected, c.keep_body_bytes.to_string()));
     }
 }
 

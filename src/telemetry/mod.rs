@@ -10,7 +10,9 @@ mod zero;
 
 pub use control::ControlMetrics;
 
-use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Route label for requests that matched no route and passed straight through.
 pub const UNMATCHED: &str = "_unmatched";
@@ -61,6 +63,13 @@ pub struct CompareMetrics {
     pub outcomes: IntCounterVec,
     /// `strangler_outcomes_dropped_total{reason}`: undecodable, unknown route, late or duplicate.
     pub dropped: IntCounterVec,
+    /// `strangler_comparator_evicted_total{route}`: waiting events decided early because
+    /// `comparator.max_pending` or `comparator.max_pending_bytes` was reached.
+    pub evicted: IntCounterVec,
+    /// `strangler_comparator_pending{route}`: events waiting for their second outcome.
+    pub pending: IntGaugeVec,
+    /// `strangler_comparator_pending_bytes`: bytes accounted to the waiting events.
+    pub pending_bytes: IntGauge,
 }
 
 /// Requests at the public listener.
@@ -283,6 +292,23 @@ impl Metrics {
                 &["route", "source", "mode"],
             )?,
             dropped: counter("strangler_outcomes_dropped_total", "Outcome records not compared, by reason.", &["reason"])?,
+            evicted: counter(
+                "strangler_comparator_evicted_total",
+                "Waiting events decided before their window closed because the comparator's bounds were reached.",
+                &["route"],
+            )?,
+            pending: {
+                let g = IntGaugeVec::new(
+                    Opts::new("strangler_comparator_pending", "Events waiting for their second outcome."),
+                    &["route"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            pending_bytes: int_gauge(
+                "strangler_comparator_pending_bytes",
+                "Bytes accounted to the comparator's waiting events.",
+            )?,
         };
         let control = ControlMetrics::new(&registry)?;
         Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control })

@@ -94,6 +94,8 @@ impl Metrics {
                 self.compare.outcomes.with_label_values(&[route, source.as_str(), mode.as_str()]);
             }
         }
+        self.compare.evicted.with_label_values(&[route]);
+        self.compare.pending.with_label_values(&[route]);
         self.control.guard_trips.with_label_values(&[route]);
     }
 }

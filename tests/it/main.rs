@@ -11,6 +11,7 @@ mod admin_property;
 mod cli;
 mod cli_admin;
 mod cluster_parity;
+mod comparator_bound;
 mod console;
 mod console_browser;
 mod consumer_kit;

@@ -68,6 +68,8 @@ fn per_route() -> Vec<(&'static str, Vec<Combo>)> {
         ("strangler_assignments_total", one("owner", &["legacy", "new"])),
         ("strangler_outcome_timeouts_total", vec![vec![]]),
         ("strangler_guard_trips_total", vec![vec![]]),
+        ("strangler_comparator_evicted_total", vec![vec![]]),
+        ("strangler_comparator_pending", vec![vec![]]),
         ("strangler_body_budget_exhausted_total", vec![vec![]]),
         ("strangler_route_refusals_total", one("reason", &["ambiguous_path", "method_not_allowed"])),
         ("strangler_parity_total", one("result", &["match", "mismatch", "missing_new", "missing_legacy", "truncated"])),

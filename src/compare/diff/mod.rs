@@ -276,7 +276,7 @@ fn clip(v: &Value, depth: usize) -> Value {
 
 /// `Outcome::body_bytes()`, except that a JSON body nested deeper than [`MAX_DEPTH`] is serialized
 /// without recursion (the same compact form), so hostile depth cannot overflow the stack.
-fn raw_bytes(o: &Outcome) -> Vec<u8> {
+pub(crate) fn raw_bytes(o: &Outcome) -> Vec<u8> {
     if o.body_encoding == BodyEncoding::Json && nested_deeper_than(&o.body, MAX_DEPTH) {
         compact(&o.body)
     } else {
@@ -298,7 +298,7 @@ fn nested_deeper_than(v: &Value, limit: usize) -> bool {
 }
 
 /// Compact JSON text of `v`, byte-identical to `v.to_string()`, built with an explicit stack.
-fn compact(v: &Value) -> Vec<u8> {
+pub(crate) fn compact(v: &Value) -> Vec<u8> {
     enum Step<'a> {
         Value(&'a Value),
         Key(&'a str),
