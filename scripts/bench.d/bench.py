@@ -37,6 +37,7 @@ ROWS = [
     ("e", "strangler shadow + Kafka", "strangler", "shadow"),
     ("f", "strangler split 50% + service", "strangler", "split"),
     ("g", "strangler shadow, write-ahead spool", "strangler-spool", "shadow"),
+    ("h", "strangler shadow, comparator off", "strangler-nocompare", "shadow"),
 ]
 
 
@@ -66,7 +67,8 @@ def start_proxy(p, key, kind, mode, workdir):
     spool = os.path.join(workdir, "spool") if kind == "strangler-spool" else None
     conf = os.path.join(workdir, "strangler.toml")
     with open(conf, "w") as f:
-        f.write(configs.strangler_conf(mode, PROXY, ADMIN, UPSTREAM, brokers, spool))
+        f.write(configs.strangler_conf(mode, PROXY, ADMIN, UPSTREAM, brokers, spool,
+                                       comparator=kind != "strangler-nocompare"))
     env = {configs.SECRET_ENV: configs.SECRET}  # logging at its default level too
     proxy = p.start("strangler-" + key, PROXY_CORE, [os.path.join(RELEASE, "strangler"), "run", "--config", conf], env)
     procs.wait_until("strangler /readyz", lambda: procs.alive(proxy, "strangler")
@@ -194,7 +196,7 @@ def loss_check(ok, sent, counted):
 
 
 def main():
-    only = sys.argv[1] if len(sys.argv) > 1 else "abcdefg"
+    only = sys.argv[1] if len(sys.argv) > 1 else "".join(key for key, *_ in ROWS)
     keys = "".join(key for key, *_ in ROWS)
     if len(sys.argv) > 2 or not only or set(only) - set(keys):
         print(f"usage: scripts/bench [ROWS], ROWS = letters among {keys} (default: all)", file=sys.stderr)

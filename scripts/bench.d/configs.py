@@ -52,10 +52,12 @@ http {{
 """
 
 
-def strangler_conf(mode, port, admin, upstream, brokers, spool_dir=None):
+def strangler_conf(mode, port, admin, upstream, brokers, spool_dir=None, comparator=True):
     """One route on the bench path, signed (github scheme), in `mode`; `split` is at 50 %."""
     split = "share = 50\n" if mode == "split" else ""
     spool = f'\n[spool]\ndir = "{spool_dir}"\nwrite_ahead = true\n' if spool_dir else ""
+    if not comparator:
+        spool += "\n[comparator]\nenabled = false\n"
     return f"""# Written by scripts/bench. Everything not set here is the default.
 [server]
 listen = "127.0.0.1:{port}"

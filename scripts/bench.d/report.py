@@ -10,7 +10,7 @@ import platform
 import subprocess
 
 # Which nginx row each row's ratio is taken against.
-BASE = {"d": "b", "e": "c", "f": "c", "g": "c"}
+BASE = {"d": "b", "e": "c", "f": "c", "g": "c", "h": "c"}
 COLUMNS = ["row", "label", "rps", "cpu_us_per_req", "vs_nginx", "sat_p50_ms", "sat_p99_ms", "sat_p999_ms",
            "rate_rps", "rate_p50_ms", "rate_p99_ms", "rate_p999_ms", "added_rate_p99_ms", "peak_rss_mb", "loss"]
 
@@ -99,6 +99,10 @@ def targets(rows):
     if all(sat):
         out.append(("passthrough p99 at saturation vs nginx's", f"{sat[0]['sat_p99_ms']:.2f} ms",
                     f"≤ {sat[1]['sat_p99_ms']:.2f} ms", sat[0]["sat_p99_ms"] <= sat[1]["sat_p99_ms"]))
+    on_off = by.get("e"), by.get("h")
+    if all(on_off):
+        ratio = on_off[0]["sat_p99_ms"] / on_off[1]["sat_p99_ms"]
+        out.append(("shadow p99 at saturation, comparator on vs off", f"{ratio:.2f}×", "≤ 1.2×", ratio <= 1.2))
     losses = [r for r in rows if r.get("loss")]
     if losses:
         out.append(("zero loss, zero duplicates (Kafka rows)", ", ".join(r["row"] for r in losses), "all pass",
