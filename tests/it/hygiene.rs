@@ -3,52 +3,17 @@
 //! address/URL claims from untrusted peers. Raw sockets where a client library would not send
 //! the request; the sample monolith's received log as the witness of what got through.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{HeaderMap, Method, StatusCode};
 use strangler::demo::monolith::{Monolith, MonolithHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::harness::{metric, scrape, send, start_proxy, url};
 use crate::support::broker::Tansu;
-
-const WAIT: Duration = Duration::from_secs(20);
+use crate::support::wire::answer as exchange;
 
 fn config(legacy: &str, brokers: &str, server: &str) -> String {
     crate::harness::github_config(legacy, brokers, &format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}"))
-}
-
-/// One answer read off a connection the proxy closes after it.
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-/// Writes `wire` on a fresh connection and reads the one answer until the proxy closes.
-async fn exchange(addr: SocketAddr, wire: &str) -> Raw {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(wire.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut out)).await.expect("the proxy closes the connection").unwrap();
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let head = std::str::from_utf8(&out[..end]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines.map(|l| l.split_once(':').unwrap()).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
-    Raw { status, headers, body: out[end + 4..].to_vec() }
 }
 
 /// Headers the monolith received for `path`, which it must have received exactly once.

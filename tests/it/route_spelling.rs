@@ -9,13 +9,13 @@ use std::time::Duration;
 use rdkafka::Message;
 use strangler::demo::monolith::{Monolith, MonolithHandle};
 use strangler::route::assign::{assign, Mode, Share};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::harness::{eventually, metric, scrape, start_proxy};
 use crate::sign;
 use crate::support::broker::Tansu;
 use crate::support::kafka::{drain, header};
+pub use crate::support::wire::Raw;
+use crate::support::wire::{exchange, responses};
 
 pub const WAIT: Duration = Duration::from_secs(60);
 pub const SECRET: &str = "gh-spelling-secret";
@@ -81,24 +81,6 @@ const METHODS: &[(&str, &str)] = &[
     ("PATCH", "//webhooks/%67ithub"),
 ];
 
-/// A response read off a raw socket.
-pub struct Raw {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Raw {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    pub fn code(&self) -> String {
-        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null);
-        v["error"]["code"].as_str().unwrap_or("<no JSON code>").to_string()
-    }
-}
-
 /// Sends one request exactly as written (method, target, headers, body) and reads the answer.
 pub async fn raw(addr: SocketAddr, method: &str, target: &str, headers: &[(String, String)], body: &[u8]) -> Raw {
     let mut wire = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -106,17 +88,10 @@ pub async fn raw(addr: SocketAddr, method: &str, target: &str, headers: &[(Strin
         wire.push_str(&format!("{k}: {v}\r\n"));
     }
     wire.push_str("\r\n");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(wire.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut out)).await.expect("answered in time").ok();
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("{target}: no answer head: {out:?}"));
-    let head = String::from_utf8_lossy(&out[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
-    Raw { status, headers, body: out[end + 4..].to_vec() }
+    let sent = [wire.as_bytes(), body].concat();
+    let mut answers = responses(&exchange(addr, &sent).await);
+    assert_eq!(answers.len(), 1, "{target:?}: one answer");
+    answers.remove(0)
 }
 
 fn config(legacy: &str, brokers: &str, mode: &str) -> String {

@@ -9,3 +9,4 @@ pub mod replica;
 
 pub use broker::{free_port, tansu_bin, Tansu};
 pub use kafka::{consume, create_topic, drain, header};
+pub mod wire;
