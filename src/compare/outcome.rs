@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Which path produced an outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -133,6 +134,80 @@ impl Outcome {
     }
 }
 
+/// What an outcome says besides its body: [`Answer::encode`] writes the record from these and
+/// the raw answer.
+pub struct Answer<'a> {
+    pub event_id: &'a str,
+    pub route: &'a str,
+    pub source: Source,
+    pub mode: EventMode,
+    pub status: u16,
+    pub content_type: Option<&'a str>,
+    pub latency_ms: f64,
+    pub consumer: &'a str,
+    pub truncated: bool,
+}
+
+/// The record's layout, borrowed: the same fields, in the same order, as [`Outcome`].
+#[derive(Serialize)]
+struct Wire<'a> {
+    event_id: &'a str,
+    route: &'a str,
+    source: Source,
+    mode: EventMode,
+    status: u16,
+    body: WireBody<'a>,
+    body_encoding: BodyEncoding,
+    content_type: Option<&'a str>,
+    latency_ms: f64,
+    at: String,
+    consumer: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireBody<'a> {
+    Json(Option<&'a RawValue>),
+    Text(&'a str),
+    Base64(String),
+}
+
+impl Answer<'_> {
+    /// The outcome record for the answer `body`, without building a JSON tree of it: a JSON body
+    /// is checked and written as it came (without the whitespace around it). As JSON, the record
+    /// equals `serde_json::to_vec(&Outcome::from_response(..))`; this is the request path's
+    /// encoder, the other is for callers that need the [`Outcome`].
+    pub fn encode(&self, body: &[u8]) -> Vec<u8> {
+        use base64::Engine;
+        let (body, body_encoding) = if body.iter().all(u8::is_ascii_whitespace) {
+            (WireBody::Json(None), BodyEncoding::Json)
+        } else if let Ok(raw) = serde_json::from_slice::<&RawValue>(body) {
+            (WireBody::Json(Some(raw)), BodyEncoding::Json)
+        } else if let Ok(text) = std::str::from_utf8(body) {
+            (WireBody::Text(text), BodyEncoding::Text)
+        } else {
+            (WireBody::Base64(base64::engine::general_purpose::STANDARD.encode(body)), BodyEncoding::Base64)
+        };
+        let wire = Wire {
+            event_id: self.event_id,
+            route: self.route,
+            source: self.source,
+            mode: self.mode,
+            status: self.status,
+            body,
+            body_encoding,
+            content_type: self.content_type,
+            latency_ms: self.latency_ms,
+            at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            consumer: Some(self.consumer),
+            truncated: self.truncated,
+        };
+        serde_json::to_vec(&wire).expect("an outcome of strings and numbers always encodes")
+    }
+}
+
 /// JSON when the bytes parse as JSON, else UTF-8 text, else base64.
 pub fn encode_body(body: &[u8]) -> (serde_json::Value, BodyEncoding) {
     use base64::Engine;
@@ -173,5 +248,48 @@ mod tests {
         let o: Outcome =
             serde_json::from_str(r#"{"event_id":"x","route":"r","source":"new","mode":"shadow","status":202}"#).unwrap();
         assert_eq!((o.source, o.mode, o.status, o.body_encoding), (Source::New, EventMode::Shadow, 202, BodyEncoding::Json));
+    }
+
+    #[test]
+    fn the_request_path_encoder_writes_what_from_response_would() {
+        for raw in [
+            &b"  {\"b\": [1, 2.5, \"x\"], \"a\": null}\n"[..],
+            b"plain text",
+            b"\xff\x00\x01",
+            b"",
+            b" \n",
+            b"\"s\"",
+            b"{\"a\":1} x",
+        ] {
+            for truncated in [false, true] {
+                let a = Answer {
+                    event_id: "e",
+                    route: "r",
+                    source: Source::Legacy,
+                    mode: EventMode::Shadow,
+                    status: 201,
+                    content_type: Some("application/json"),
+                    latency_ms: 1.5,
+                    consumer: "strangler",
+                    truncated,
+                };
+                let fast: Outcome = serde_json::from_slice(&a.encode(raw)).unwrap();
+                let mut slow = Outcome::from_response(
+                    "e",
+                    "r",
+                    Source::Legacy,
+                    EventMode::Shadow,
+                    201,
+                    Some("application/json"),
+                    raw,
+                    1.5,
+                    "strangler",
+                );
+                slow.truncated = truncated;
+                slow.at.clone_from(&fast.at);
+                assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(raw));
+                assert_eq!(fast.body_bytes(), slow.body_bytes());
+            }
+        }
     }
 }

@@ -20,7 +20,7 @@ use super::body_budget::{BodyBudget, Reservation};
 use super::captured::{Captured, Done};
 use super::error::ProxyError;
 use super::{full, Body, ConnInfo, Outcome as Tag, REQUEST_ID};
-use crate::compare::outcome::{EventMode, Outcome, Source};
+use crate::compare::outcome::{Answer, EventMode, Outcome, Source};
 use crate::compare::waiters::Waiters;
 use crate::control::state::{DialState, Dials};
 use crate::event::{canonicalize, CanonicalEvent, Owner};
@@ -184,20 +184,19 @@ impl Proxy {
                 tracing::warn!(route = %route_name, event_id = %event_id, "legacy outcome not published: shutting down");
                 return;
             }
-            let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-            let mut outcome = Outcome::from_response(
-                &event_id,
-                &route_name,
-                Source::Legacy,
-                EventMode::Shadow,
+            let answer = Answer {
+                event_id: &event_id,
+                route: &route_name,
+                source: Source::Legacy,
+                mode: EventMode::Shadow,
                 status,
-                content_type.as_deref(),
-                &body,
-                latency_ms,
-                "strangler",
-            );
-            outcome.truncated = truncated;
-            send_outcome(&publisher, &topic, &outcome);
+                content_type: content_type.as_deref(),
+                latency_ms: start.elapsed().as_secs_f64() * 1000.0,
+                consumer: "strangler",
+                truncated,
+            };
+            // Encoded from the raw answer: a JSON body is checked, not parsed into a tree.
+            publisher.send_record(&topic, &event_id, answer.encode(&body), Publisher::OUTCOME_RECORD);
         });
         let cap = self.max_body_bytes.min(OUTCOME_BODY_CAP);
         Ok(Response::from_parts(parts, Captured::new(body, cap, done).boxed()))

@@ -1,7 +1,10 @@
 //! `Secret`: signing-key material that never shows up in logs, `Debug` output or error messages.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use hmac::{Hmac, Mac};
+use sha2::{Sha256, Sha512};
 
 use super::Scheme;
 
@@ -51,23 +54,41 @@ pub fn strength(scheme: &Scheme, secret: &Secret) -> Strength {
 /// There is deliberately no `PartialEq`: comparing secrets or MACs with `==`
 /// is not constant time.
 #[derive(Clone)]
-pub struct Secret(Arc<[u8]>);
+pub struct Secret(Arc<Keyed>);
+
+/// The key, and the HMAC states keyed with it, made on first use: every request then starts
+/// from a copy instead of hashing the padded key twice.
+struct Keyed {
+    bytes: Box<[u8]>,
+    sha256: OnceLock<Hmac<Sha256>>,
+    sha512: OnceLock<Hmac<Sha512>>,
+}
 
 impl Secret {
     /// Wraps a configured secret; its UTF-8 bytes are the key unless the scheme
     /// says otherwise (Standard Webhooks base64-decodes after `whsec_`).
     pub fn new(value: impl Into<String>) -> Self {
-        Self(Arc::from(value.into().into_bytes()))
+        Self::from_bytes(value.into().into_bytes())
     }
 
     /// Key material that is not text, e.g. a decoded `whsec_` secret.
     pub(super) fn from_bytes(bytes: Vec<u8>) -> Self {
-        Self(Arc::from(bytes))
+        Self(Arc::new(Keyed { bytes: bytes.into_boxed_slice(), sha256: OnceLock::new(), sha512: OnceLock::new() }))
     }
 
     /// The raw bytes of the secret, to be fed to a MAC and nowhere else.
     pub fn expose(&self) -> &[u8] {
-        &self.0
+        &self.0.bytes
+    }
+
+    /// A fresh HMAC-SHA256 keyed with this secret.
+    pub(super) fn hmac_sha256(&self) -> Hmac<Sha256> {
+        self.0.sha256.get_or_init(|| Hmac::new_from_slice(&self.0.bytes).expect("HMAC takes keys of any length")).clone()
+    }
+
+    /// A fresh HMAC-SHA512 keyed with this secret.
+    pub(super) fn hmac_sha512(&self) -> Hmac<Sha512> {
+        self.0.sha512.get_or_init(|| Hmac::new_from_slice(&self.0.bytes).expect("HMAC takes keys of any length")).clone()
     }
 }
 
