@@ -37,6 +37,9 @@ pub mod supervisor;
 pub mod topics;
 mod write_ahead;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
