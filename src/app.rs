@@ -165,6 +165,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     );
     let routes: Routes = Arc::new(ArcSwap::from_pointee(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect())));
     metrics.init_routes(&routes.load());
+    events.prepare_routes(routes.load().iter().map(|r| r.name.as_str()));
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
     let serve_opts = ServeOptions::new(&cfg.server);

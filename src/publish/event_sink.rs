@@ -90,6 +90,14 @@ async fn publish_spooled(core: Shared, route: Arc<RouteCounters>, event: Canonic
 }
 
 impl EventSink {
+    /// Builds the publish counters of these routes now, so their first events look up nothing
+    /// by label (a route added later gets its counters on its first event).
+    pub fn prepare_routes<'r>(&self, routes: impl IntoIterator<Item = &'r str>) {
+        for route in routes {
+            self.core.route(route);
+        }
+    }
+
     /// Hands a shadow event over and returns without waiting for Kafka (see [`Service::call`]).
     /// An event nothing can take now is still tried, and counted failed and dropped as such.
     pub async fn publish(&self, route: &str, event: CanonicalEvent) {
