@@ -37,7 +37,7 @@ pub struct Full;
 /// The request path's handle on publishing.
 #[derive(Clone)]
 pub struct EventSink {
-    pub(super) core: Shared,
+    pub(super) shared: Shared,
 }
 
 impl<'a> Service<Shadow<'a>> for EventSink {
@@ -47,27 +47,27 @@ impl<'a> Service<Shadow<'a>> for EventSink {
     type Future = Either<Ready<Result<(), Full>>, BoxFuture<'static, Result<(), Full>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Full>> {
-        Poll::Ready(if self.core.can_take() { Ok(()) } else { Err(Full) })
+        Poll::Ready(if self.shared.can_take() { Ok(()) } else { Err(Full) })
     }
 
     /// When the future completes, the event is in librdkafka's queue or written to the spool (so
     /// a process kill cannot lose a spooled event whose request was answered), or it was counted
     /// as dropped and forgotten by dedupe.
     fn call(&mut self, req: Shadow<'a>) -> Self::Future {
-        let route = self.core.route(req.route);
-        let order = self.core.next_order();
-        let core = self.core.clone();
-        if core.inner.wal.is_some() || core.spooling().is_some() {
+        let route = self.shared.route(req.route);
+        let order = self.shared.next_order();
+        let shared = self.shared.clone();
+        if shared.inner.wal.is_some() || shared.spooling().is_some() {
             return Either::Right(Box::pin(async move {
-                publish_spooled(core, route, req.event, order).await;
+                publish_spooled(shared, route, req.event, order).await;
                 Ok(())
             }));
         }
-        match core.send_shadow(route.clone(), req.event, order) {
+        match shared.send_shadow(route.clone(), req.event, order) {
             Sent::Queued => Either::Left(ready(Ok(()))),
             Sent::Refused(refused) => Either::Right(Box::pin(async move {
                 let (error, event) = *refused;
-                core.failed(&route, event, order, error, false, None).await;
+                shared.failed(&route, event, order, error, false, None).await;
                 Ok(())
             })),
         }
@@ -75,17 +75,17 @@ impl<'a> Service<Shadow<'a>> for EventSink {
 }
 
 /// Write-ahead, or events queueing behind the spool: what `call` does when the spool comes first.
-async fn publish_spooled(core: Shared, route: Arc<RouteCounters>, event: CanonicalEvent, order: u64) {
-    if core.inner.wal.is_some() && core.publish_ahead(&route, &event, order).await {
+async fn publish_spooled(shared: Shared, route: Arc<RouteCounters>, event: CanonicalEvent, order: u64) {
+    if shared.inner.wal.is_some() && shared.publish_ahead(&route, &event, order).await {
         return;
     }
-    if let Some(reason) = core.spooling() {
-        core.spool_event(&route, &event, order, false, None, reason).await;
+    if let Some(reason) = shared.spooling() {
+        shared.spool_event(&route, &event, order, false, None, reason).await;
         return;
     }
-    if let Sent::Refused(refused) = core.send_shadow(route.clone(), event, order) {
+    if let Sent::Refused(refused) = shared.send_shadow(route.clone(), event, order) {
         let (error, event) = *refused;
-        core.failed(&route, event, order, error, false, None).await;
+        shared.failed(&route, event, order, error, false, None).await;
     }
 }
 
@@ -94,7 +94,7 @@ impl EventSink {
     /// by label (a route added later gets its counters on its first event).
     pub fn prepare_routes<'r>(&self, routes: impl IntoIterator<Item = &'r str>) {
         for route in routes {
-            self.core.route(route);
+            self.shared.route(route);
         }
     }
 
@@ -115,9 +115,9 @@ impl EventSink {
     /// True the first time this route publishes `event_id` within the dedupe window. A repeat is
     /// counted in `strangler_duplicates_total`.
     pub fn first_time(&self, route: &str, event_id: &str) -> bool {
-        let first = self.core.inner.dedupe.first(&Dedupe::key(route, event_id), std::time::Instant::now());
+        let first = self.shared.inner.dedupe.first(&Dedupe::key(route, event_id), std::time::Instant::now());
         if !first {
-            self.core.route(route).duplicates.inc();
+            self.shared.route(route).duplicates.inc();
         }
         first
     }
@@ -126,12 +126,12 @@ impl EventSink {
     /// `on_publish_failure` decides; an event Kafka may hold after all is spooled (and checked
     /// before it is ever resent) rather than forgotten.
     pub async fn publish_live(&self, route: &str, event: &CanonicalEvent) -> Result<(), LiveFailure> {
-        let core = &self.core;
-        let counters = core.route(route);
-        let report = match core.spooling() {
+        let shared = &self.shared;
+        let counters = shared.route(route);
+        let report = match shared.spooling() {
             // A live event must not overtake spooled ones, nor wait for a broker known to be down.
             Some(reason) => Err(LiveFailure { reason, error: KafkaError::Canceled, possibly_persisted: false }),
-            None => match producer::deliver(&core.live(), &outgoing(event)).await {
+            None => match producer::deliver(&shared.live(), &outgoing(event)).await {
                 Report::Acked => Ok(()),
                 Report::Failed { error, possibly_persisted, .. } => {
                     Err(LiveFailure { reason: FailReason::of(&error), error, possibly_persisted })
@@ -145,11 +145,11 @@ impl EventSink {
                 // Kafka may hold it: keep it (and its dedupe entry) in the spool, where replay checks
                 // before resending. Otherwise the sender's retry must be able to publish it.
                 let spooled = f.possibly_persisted && {
-                    let order = core.next_order();
-                    core.spool_event(&counters, event, order, true, None, f.reason).await
+                    let order = shared.next_order();
+                    shared.spool_event(&counters, event, order, true, None, f.reason).await
                 };
                 if !spooled {
-                    core.inner.dedupe.forget(&Dedupe::key(route, &event.id));
+                    shared.inner.dedupe.forget(&Dedupe::key(route, &event.id));
                 }
             }
         }

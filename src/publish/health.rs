@@ -7,24 +7,24 @@ use super::spooling::now_ms;
 /// What `/metrics` and `/readyz` read.
 #[derive(Clone)]
 pub struct HealthView {
-    pub(super) core: Shared,
+    pub(super) shared: Shared,
 }
 
 impl HealthView {
     /// True when events can be published: the topics exist and the producer does not report every
     /// broker down.
     pub fn kafka_up(&self) -> bool {
-        self.core.kafka_up()
+        self.shared.kafka_up()
     }
 
     /// Whether librdkafka (or start-up) found every broker down.
     pub fn kafka_down(&self) -> bool {
-        self.core.inner.kafka.down()
+        self.shared.inner.kafka.down()
     }
 
     /// Refreshes the gauges (called at each scrape).
     pub fn refresh_gauges(&self) {
-        let inner = &self.core.inner;
+        let inner = &self.shared.inner;
         let m = &inner.metrics;
         m.dedupe_entries.set(inner.dedupe.len() as i64);
         m.queue_depth.set(i64::from(inner.kafka.queue_depth()));

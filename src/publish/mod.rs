@@ -92,11 +92,11 @@ pub struct Handles {
 pub fn build(s: Settings) -> KafkaResult<Handles> {
     let kafka = Arc::new(kafka::Kafka::new(&s.brokers, &s.librdkafka, s.live_timeout)?);
     let records = RecordSink::new(kafka.clone(), &s.metrics);
-    let core = shared::Shared::new(s, kafka);
+    let shared = shared::Shared::new(s, kafka);
     Ok(Handles {
-        events: EventSink { core: core.clone() },
+        events: EventSink { shared: shared.clone() },
         records,
-        supervisor: Supervisor { core: core.clone() },
-        health: HealthView { core },
+        supervisor: Supervisor { shared: shared.clone() },
+        health: HealthView { shared },
     })
 }

@@ -20,14 +20,14 @@ const TICK: Duration = Duration::from_millis(500);
 /// The handle that runs publishing's background work.
 #[derive(Clone)]
 pub struct Supervisor {
-    pub(super) core: Shared,
+    pub(super) shared: Shared,
 }
 
 impl Supervisor {
     /// Runs until `stop` turns true.
     pub async fn supervise(self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let core = &self.core;
-        let kafka = &core.inner.kafka;
+        let shared = &self.shared;
+        let kafka = &shared.inner.kafka;
         let health = kafka.health.clone();
         let mut was_down = false;
         while !*stop.borrow() {
@@ -46,13 +46,13 @@ impl Supervisor {
                     health.set_up();
                     busy = true;
                 }
-            } else if core.kafka_up() && core.inner.wal.is_some() {
-                match core.supervise_ahead().await {
+            } else if shared.kafka_up() && shared.inner.wal.is_some() {
+                match shared.supervise_ahead().await {
                     Ok(worked) => busy = worked,
                     Err(e) => tracing::warn!(error = %e, "write-ahead replay paused"),
                 }
-            } else if core.kafka_up() && core.inner.spool.as_ref().is_some_and(|s| !s.is_empty()) {
-                match core.replay_batch().await {
+            } else if shared.kafka_up() && shared.inner.spool.as_ref().is_some_and(|s| !s.is_empty()) {
+                match shared.replay_batch().await {
                     Ok(n) => busy = n > 0,
                     Err(e) => tracing::warn!(error = %e, "spool replay paused"),
                 }
@@ -73,7 +73,7 @@ impl Supervisor {
     /// resending them. The purge leaves holes in the producer's idempotence sequence, so the
     /// emptied producer is replaced by a fresh one (a new producer id) instead of being reused.
     async fn purge_to_spool(&self) {
-        let inner = &self.core.inner;
+        let inner = &self.shared.inner;
         if inner.spool.is_none() {
             return;
         }
@@ -98,7 +98,7 @@ impl Supervisor {
     /// Replaces both producers after a fatal error. Whatever the old ones still held comes back
     /// through its delivery reports and is spooled (or counted as dropped without a spool).
     async fn recreate(&self) {
-        let inner = &self.core.inner;
+        let inner = &self.shared.inner;
         let kafka = &inner.kafka;
         let fatal = kafka.fatal_error();
         tracing::error!(?fatal, "recreating the Kafka producers after a fatal error");
@@ -128,7 +128,7 @@ impl Supervisor {
     /// is then taken back from librdkafka and spooled, so a clean stop loses nothing. Returns the
     /// number of events still neither on Kafka nor in the spool.
     pub async fn flush(&self, timeout: Duration) -> i32 {
-        let inner = &self.core.inner;
+        let inner = &self.shared.inner;
         let (shadow, live) = (inner.kafka.shadow(), inner.kafka.live());
         let has_spool = inner.spool.is_some();
         let left = tokio::task::spawn_blocking(move || {
@@ -147,7 +147,7 @@ impl Supervisor {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // Write-ahead events are in the spool already: wait only for their acks to be recorded.
-        self.core.settle_inflight(Duration::from_secs(5)).await;
+        self.shared.settle_inflight(Duration::from_secs(5)).await;
         if let Some(spool) = &inner.spool {
             if let Err(e) = spool.sync() {
                 tracing::error!(error = %e, "syncing the spool at exit");
@@ -159,34 +159,34 @@ impl Supervisor {
     /// Write-ahead mode: waits (at most `within`) until new events go to Kafka at once, i.e. the
     /// spool recovered at start-up was replayed. True at once without write-ahead.
     pub async fn wait_live(&self, within: Duration) -> bool {
-        self.core.wait_live(within).await
+        self.shared.wait_live(within).await
     }
 
     /// True when broker metadata can be fetched within `timeout`.
     pub async fn kafka_reachable(&self, timeout: Duration) -> bool {
-        self.core.inner.kafka.reachable(timeout).await
+        self.shared.inner.kafka.reachable(timeout).await
     }
 
     /// Start-up found Kafka unreachable: treat it as down (events go to the spool) until a probe
     /// answers, and hold events back until [`Supervisor::set_topics_ready`].
     pub fn start_unreachable(&self) {
-        self.core.inner.kafka.start_unreachable();
+        self.shared.inner.kafka.start_unreachable();
     }
 
     /// The topics exist: events may go to Kafka (and the spool be replayed).
     pub fn set_topics_ready(&self) {
-        self.core.inner.kafka.set_topics_ready();
-        self.core.inner.metrics.topics_ready.set(1);
+        self.shared.inner.kafka.set_topics_ready();
+        self.shared.inner.metrics.topics_ready.set(1);
     }
 
     /// The spool, if one is configured.
     pub fn spool(&self) -> Option<&Arc<Spool>> {
-        self.core.inner.spool.as_ref()
+        self.shared.inner.spool.as_ref()
     }
 
     /// Fails the shadow producer as a fatal librdkafka error would. Fault-injection tests only.
     #[doc(hidden)]
     pub fn inject_fatal_error(&self) {
-        producer::inject_fatal_error(&self.core.shadow(), "injected by a fault test");
+        producer::inject_fatal_error(&self.shared.shadow(), "injected by a fault test");
     }
 }
