@@ -4,17 +4,17 @@
 //! - [`EventSink`] ([`event_sink`]), on the request path: a tower `Service` for shadow events
 //!   (enqueue and return; a task settles the delivery report), live events that wait for Kafka's
 //!   acknowledgement, and the dedupe window ([`dedupe`]). While every broker is down, or while the
-//!   spool still holds older events, shadow events go to the [`spool`] instead ([`spooling`]);
+//!   spool still holds older events, shadow events go to the [`spool`] instead (`spooling`);
 //!   records Kafka refuses for good go to the dead-letter topic ([`dead_letter`]); with
-//!   `spool.write_ahead` every shadow event is appended first ([`write_ahead`]).
+//!   `spool.write_ahead` every shadow event is appended first (`write_ahead`).
 //! - [`RecordSink`] ([`record_sink`]): outcome and parity records, never spooled.
 //! - [`Supervisor`] ([`supervisor`]), kept by `app`: outages, recreating producers after a fatal
 //!   error, replay of the spool ([`replay`]), the flush at shutdown, start-up's reachability.
 //! - [`HealthView`] ([`health`]), for the admin API: Kafka up, topics ready, the gauges.
 //!
-//! Underneath: the two producers and the brokers' state ([`kafka`], [`producer`]), the state the
-//! event sink and supervisor share ([`shared`]), each route's counters ([`route_metrics`]), the
-//! possibly-persisted check ([`persisted`]), topic set-up ([`topics`]), readers of whole topics
+//! Underneath: the two producers and the brokers' state (`kafka`, [`producer`]), the state the
+//! event sink and supervisor share (`shared`), each route's counters (`route_metrics`), the
+//! possibly-persisted check (`persisted`), topic set-up ([`topics`]), readers of whole topics
 //! ([`reader`]) and the embedded broker ([`embedded`]).
 
 pub mod dead_letter;
@@ -29,7 +29,7 @@ pub mod producer;
 pub mod reader;
 pub mod record_sink;
 pub mod replay;
-pub mod route_metrics;
+mod route_metrics;
 mod shared;
 pub mod spool;
 mod spooling;

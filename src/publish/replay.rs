@@ -1,5 +1,5 @@
 //! Replaying the spool once Kafka is back (the supervisor runs it; write-ahead mode replays with
-//! [`super::write_ahead`] instead).
+//! `write_ahead` instead).
 //!
 //! Replay takes the oldest pending batch, restores publish order within it, reads Kafka back for
 //! any event that may already be there (so it is not resent blindly), sends the rest through the

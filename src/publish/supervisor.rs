@@ -1,5 +1,5 @@
 //! The supervisor: notices Kafka going down and coming back, moves queued events to the spool,
-//! replays the spool in order once Kafka is back ([`super::replay`], [`super::write_ahead`]),
+//! replays the spool in order once Kafka is back ([`super::replay`], `write_ahead`),
 //! recreates a producer that hit a fatal error, and flushes at shutdown. `app` keeps it; it also
 //! answers start-up's questions (is Kafka reachable, are the topics ready).
 
