@@ -28,7 +28,7 @@ use crate::publish::dedupe::Dedupe;
 use crate::publish::embedded::EmbeddedBroker;
 use crate::publish::spool::Fsync;
 use crate::publish::topics::Maker;
-use crate::publish::{self, Publisher};
+use crate::publish::{self, Supervisor};
 use crate::route::{RouteTable, Routes};
 use crate::telemetry::readiness::Readiness;
 use crate::telemetry::Metrics;
@@ -90,7 +90,8 @@ pub struct Running {
     pub control: Arc<Control>,
     pub parity: Arc<ClusterParity>,
     reloader: Option<Arc<Reloader>>,
-    publisher: Publisher,
+    /// Publishing's supervisor: flushes the producers at shutdown.
+    publishing: Supervisor,
     flush_timeout: Duration,
     stop: watch::Sender<bool>,
     public: Option<JoinHandle<()>>,
@@ -131,7 +132,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         _ => None,
     };
     let dedupe = Arc::new(Dedupe::new(cfg.dedupe.ttl, cfg.dedupe.max_entries));
-    let publisher = Publisher::new(publish::Settings {
+    let publish::Handles { events, records, supervisor: publishing, health } = publish::build(publish::Settings {
         brokers: brokers.clone(),
         librdkafka: kafka.librdkafka.clone(),
         live_timeout: cfg.routes.iter().map(|r| r.new_path.publish_timeout).max().unwrap_or(Duration::from_secs(5)),
@@ -144,13 +145,13 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     .context("creating the Kafka producers")?;
     // Kafka unreachable at start-up must not keep the monolith's path down: serve at once, spool
     // (when configured), and create the topics in the background once Kafka answers.
-    let reachable = broker.is_some() || publisher.kafka_reachable(Duration::from_secs(2)).await;
+    let reachable = broker.is_some() || publishing.kafka_reachable(Duration::from_secs(2)).await;
     let (topics_ready, topics_up) = watch::channel(reachable);
     let wanted = wanted_topics(&cfg);
     if reachable {
         topics.ensure(&wanted).await.with_context(|| format!("creating topics on {brokers}"))?;
     } else {
-        publisher.start_unreachable();
+        publishing.start_unreachable();
     }
 
     let dials = Arc::new(Dials::default());
@@ -164,6 +165,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     );
     let routes: Routes = Arc::new(ArcSwap::from_pointee(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect())));
     metrics.init_routes(&routes.load());
+    events.prepare_routes(routes.load().iter().map(|r| r.name.as_str()));
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);
     let serve_opts = ServeOptions::new(&cfg.server);
@@ -176,10 +178,10 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         "audit topic reader",
         audit.clone().run(brokers.clone(), kafka.librdkafka.clone(), stopped.clone()),
     )));
-    background.push(tokio::spawn(log_exit("publisher supervisor", publisher.clone().supervise(stopped.clone()))));
+    background.push(tokio::spawn(log_exit("publisher supervisor", publishing.clone().supervise(stopped.clone()))));
     if !reachable {
         let failures = metrics.publish.topic_create_failures.clone();
-        let run = topics.clone().ensure_in_background(wanted, publisher.clone(), failures, topics_ready, stopped.clone());
+        let run = topics.clone().ensure_in_background(wanted, publishing.clone(), failures, topics_ready, stopped.clone());
         background.push(tokio::spawn(log_exit("topic creation", run)));
     }
     if let Some(spool) = spool.filter(|s| matches!(s.settings().fsync, Fsync::Every(_))) {
@@ -191,7 +193,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         let comparator = Arc::new(Comparator {
             routes: routes.clone(),
             metrics: metrics.compare.clone(),
-            publisher: publisher.clone(),
+            records: records.clone(),
             parity_topic: kafka.parity_topic.clone(),
             samples: samples.clone(),
             settings: crate::compare::core::Settings {
@@ -235,7 +237,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
                 kafka.control_topic
             );
         }
-        if !publisher.wait_live(WRITE_AHEAD_LIVE).await {
+        if !publishing.wait_live(WRITE_AHEAD_LIVE).await {
             tracing::warn!("write-ahead: still replaying the spool; new shadow events queue behind it until done");
         }
         if !parity.wait_caught_up(PARITY_CATCH_UP).await {
@@ -268,7 +270,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             dials: dials.clone(),
             default_upstream: cfg.legacy.url.clone(),
             legacy: LegacyClient::new(&cfg.legacy),
-            publisher: publisher.clone(),
+            events,
+            records,
             metrics: metrics.clone(),
             clock: opts.clock,
             max_body_bytes: cfg.server.max_body_bytes,
@@ -317,7 +320,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     });
     let api = Arc::new(Api {
         metrics: metrics.clone(),
-        publisher: publisher.clone(),
+        publishing: health,
         embedded_bootstrap: broker.as_ref().map(|b| b.bootstrap_servers().to_string()),
         routes: routes.clone(),
         control: control.clone(),
@@ -326,7 +329,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         reloader: reloader.clone(),
         readiness: Readiness {
             public: (opts.role == Role::Proxy).then_some(public_addr),
-            spool: publisher.spool().cloned(),
+            spool: publishing.spool().cloned(),
             requires_kafka: cfg.admin.ready_requires_kafka,
             legacy: cfg.legacy.url.clone(),
         },
@@ -346,7 +349,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         control,
         parity,
         reloader,
-        publisher,
+        publishing,
         flush_timeout: kafka.flush_timeout,
         stop,
         public,

@@ -14,10 +14,13 @@
 //!   refusals near a route; swapped whole by a reload), the pure assignment, and each route's guard
 //!   and rollout specs.
 //! - [`legacy`]: the pooled client to the monolith, with header hygiene.
-//! - [`publish`]: the Kafka producer (many in flight, off the response path), outage handling, the
+//! - [`publish`]: one handle per kind of caller over the Kafka producers: the event sink on the
+//!   request path (a tower `Service` for shadow events, many in flight off the response path; live
+//!   events; dedupe), the record sink (outcome and parity records), the supervisor (outages,
+//!   recreating producers after a fatal error, replay, flush) and the admin API's health view; the
 //!   spool (a bounded, checksummed on-disk log for events Kafka cannot take right now, or every
-//!   event first in write-ahead mode) and replay from it, the dead-letter topic, topic set-up (in the
-//!   background while Kafka is unreachable) and the embedded broker.
+//!   event first in write-ahead mode), the dead-letter topic, topic set-up (in the background while
+//!   Kafka is unreachable) and the embedded broker.
 //! - [`compare`]: the comparator (outcomes consumer group, join by event id, JSON diff, parity records).
 //! - [`control`]: route state (one versioned dial per route, loaded once per request), the control
 //!   and audit topics, cluster-wide parity folded from the parity topic, the guard and the rollout

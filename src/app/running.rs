@@ -38,7 +38,7 @@ impl Running {
     /// Fails the shadow producer as a fatal librdkafka error would. Fault-injection tests only.
     #[doc(hidden)]
     pub fn inject_fatal_error(&self) {
-        self.publisher.inject_fatal_error();
+        self.publishing.inject_fatal_error();
     }
 
     /// Stops accepting, lets in-flight requests finish (bounded by `server.shutdown_grace_ms`),
@@ -48,7 +48,7 @@ impl Running {
         if let Some(public) = self.public {
             let _ = public.await;
         }
-        let left = self.publisher.flush(self.flush_timeout).await;
+        let left = self.publishing.flush(self.flush_timeout).await;
         if left > 0 {
             tracing::error!(unflushed = left, "events still queued for Kafka at exit");
         }

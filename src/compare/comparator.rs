@@ -22,7 +22,7 @@ use super::record::{verdict, Joined};
 pub use super::record::{Parity, ParityResult, Side};
 use super::refetch::Refetch;
 use crate::publish::producer::client_config;
-use crate::publish::Publisher;
+use crate::publish::RecordSink;
 use crate::route::Routes;
 use crate::telemetry::CompareMetrics;
 
@@ -69,7 +69,7 @@ impl Samples {
 pub struct Comparator {
     pub routes: Routes,
     pub metrics: CompareMetrics,
-    pub publisher: Publisher,
+    pub records: RecordSink,
     pub parity_topic: String,
     pub samples: Arc<Samples>,
     /// Bounds and sizes (`[comparator]`).
@@ -150,7 +150,7 @@ impl Comparator {
             self.samples.push(&parity.route, sample, keep);
         }
         match serde_json::to_vec(&parity) {
-            Ok(value) => self.publisher.send_record(&self.parity_topic, &parity.event_id, value, Publisher::PARITY_RECORD),
+            Ok(value) => self.records.send_record(&self.parity_topic, &parity.event_id, value, RecordSink::PARITY_RECORD),
             Err(e) => tracing::error!(error = %e, "encoding a parity record failed"),
         }
     }

@@ -36,7 +36,7 @@ impl Proxy {
         let policy = &route.new_path;
         // Listen before publishing, so a fast service cannot answer before anyone waits.
         let wait = policy.await_outcome.map(|limit| (limit, self.waiters.register(&event.id)));
-        if let Err(failure) = self.publisher.publish_live(&route.name, &event).await {
+        if let Err(failure) = self.events.publish_live(&route.name, &event).await {
             let reason = failure.reason;
             tracing::warn!(route = %route.name, event_id = %event.id, reason = reason.as_str(), error = %failure.error, possibly_persisted = failure.possibly_persisted, "live event not acknowledged");
             if failure.possibly_persisted {

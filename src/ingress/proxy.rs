@@ -25,7 +25,7 @@ use crate::compare::waiters::Waiters;
 use crate::control::state::{DialState, Dials};
 use crate::event::{canonicalize, CanonicalEvent, Owner};
 use crate::legacy::LegacyClient;
-use crate::publish::Publisher;
+use crate::publish::{EventSink, RecordSink};
 use crate::route::assign::{assign, Mode};
 use crate::route::{Refusal, Resolved, Route, Routes};
 use crate::telemetry::{Metrics, UNMATCHED};
@@ -47,7 +47,8 @@ pub struct Proxy {
     pub dials: Arc<Dials>,
     pub default_upstream: Uri,
     pub legacy: LegacyClient,
-    pub publisher: Publisher,
+    pub events: EventSink,
+    pub records: RecordSink,
     pub metrics: Metrics,
     pub clock: Clock,
     /// Same limit as the body-limit layer; also caps captured legacy responses.
@@ -136,13 +137,12 @@ impl Proxy {
             // Observe mode: published flagged `ce_stranglersignature=invalid` every time it comes,
             // but it never enters dedupe and has no legacy outcome, so a forged delivery can claim
             // neither a genuine delivery's id nor its comparison.
-            self.publisher.publish(&route.name, event).await;
+            self.events.publish(&route.name, event).await;
             return self.forward(&route.name, &route.upstream, req.map(full), peer).await;
         }
         // A sender's retry of a delivery still reaches its owner, but is not published again.
-        let first = self.publisher.first_time(&route.name, &event.id);
+        let first = self.events.first_time(&route.name, &event.id);
         if !first {
-            self.metrics.publish.duplicates.with_label_values(&[&route.name]).inc();
             tracing::info!(route = %route.name, event_id = %event.id, "repeated delivery: not published again");
         }
         match owner {
@@ -164,7 +164,7 @@ impl Proxy {
         let event_id = event.id.clone();
         if first {
             // Returns once the event is queued for Kafka or written to the spool.
-            self.publisher.publish(&route.name, event).await;
+            self.events.publish(&route.name, event).await;
         }
         let start = Instant::now();
         let resp = self.forward(&route.name, &route.upstream, req.map(full), peer).await?;
@@ -177,7 +177,7 @@ impl Proxy {
         let (parts, body) = resp.into_parts();
         let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let status = parts.status.as_u16();
-        let (publisher, topic, route_name) = (self.publisher.clone(), self.outcomes_topic.clone(), route.name.clone());
+        let (records, topic, route_name) = (self.records.clone(), self.outcomes_topic.clone(), route.name.clone());
         let done: Done = Box::new(move |body, truncated| {
             // An answer dropped while the runtime shuts down has nowhere to publish from.
             if tokio::runtime::Handle::try_current().is_err() {
@@ -196,14 +196,14 @@ impl Proxy {
                 truncated,
             };
             // Encoded from the raw answer: a JSON body is checked, not parsed into a tree.
-            publisher.send_record(&topic, &event_id, answer.encode(&body), Publisher::OUTCOME_RECORD);
+            records.send_record(&topic, &event_id, answer.encode(&body), RecordSink::OUTCOME_RECORD);
         });
         let cap = self.max_body_bytes.min(OUTCOME_BODY_CAP);
         Ok(Response::from_parts(parts, Captured::new(body, cap, done).boxed()))
     }
 
     pub(super) fn send_outcome(&self, outcome: &Outcome) {
-        send_outcome(&self.publisher, &self.outcomes_topic, outcome);
+        send_outcome(&self.records, &self.outcomes_topic, outcome);
     }
 
     /// Forwards to the monolith and streams its answer back.
@@ -231,9 +231,9 @@ impl Proxy {
     }
 }
 
-fn send_outcome(publisher: &Publisher, topic: &str, outcome: &Outcome) {
+fn send_outcome(records: &RecordSink, topic: &str, outcome: &Outcome) {
     match serde_json::to_vec(outcome) {
-        Ok(value) => publisher.send_record(topic, &outcome.event_id, value, Publisher::OUTCOME_RECORD),
+        Ok(value) => records.send_record(topic, &outcome.event_id, value, RecordSink::OUTCOME_RECORD),
         Err(e) => tracing::error!(error = %e, "encoding an outcome failed"),
     }
 }

@@ -7,13 +7,21 @@
 
 use rdkafka::error::KafkaError;
 
+use super::failure::DropReason;
 use super::producer::{self, Outgoing, Report};
-use super::Publisher;
+use super::route_metrics::RouteCounters;
+use super::shared::Shared;
 use crate::event::CanonicalEvent;
 
-impl Publisher {
+impl Shared {
     /// Writes `event` to the dead-letter topic and counts it; if even that fails, counts a drop.
-    pub(super) async fn dead_letter(&self, route: &str, event: &CanonicalEvent, reason: &'static str, error: &KafkaError) {
+    pub(super) async fn dead_letter(
+        &self,
+        route: &RouteCounters,
+        event: &CanonicalEvent,
+        reason: &'static str,
+        error: &KafkaError,
+    ) {
         let inner = &self.inner;
         let truncated = event.value.len() > inner.dead_letter_max_bytes;
         let value = &event.value[..event.value.len().min(inner.dead_letter_max_bytes)];
@@ -21,7 +29,7 @@ impl Publisher {
         headers.extend([
             ("dlq_reason".to_string(), reason.to_string()),
             ("dlq_error".to_string(), error.to_string()),
-            ("dlq_route".to_string(), route.to_string()),
+            ("dlq_route".to_string(), route.name.to_string()),
             ("dlq_topic".to_string(), event.topic.clone()),
             ("dlq_size".to_string(), event.value.len().to_string()),
             ("dlq_truncated".to_string(), truncated.to_string()),
@@ -29,12 +37,12 @@ impl Publisher {
         let out = Outgoing { topic: &inner.dead_letter_topic, key: event.key.as_bytes(), value, headers: &headers };
         match producer::deliver(&self.shadow(), &out).await {
             Report::Acked => {
-                inner.metrics.dead_letters.with_label_values(&[route, reason]).inc();
-                tracing::error!(route, event_id = %event.id, reason, %error, dead_letter_topic = %inner.dead_letter_topic, "event refused by Kafka: sent to the dead-letter topic");
+                route.dead_lettered(reason);
+                tracing::error!(route = %route.name, event_id = %event.id, reason, %error, dead_letter_topic = %inner.dead_letter_topic, "event refused by Kafka: sent to the dead-letter topic");
             }
             Report::Failed { error: dlq_error, .. } => {
-                inner.metrics.dropped.with_label_values(&[route, super::failure::DropReason::DeadLetterFailed.as_str()]).inc();
-                tracing::error!(route, event_id = %event.id, reason, %error, %dlq_error, "event refused by Kafka and the dead-letter topic failed too: dropped");
+                route.dropped(DropReason::DeadLetterFailed).inc();
+                tracing::error!(route = %route.name, event_id = %event.id, reason, %error, %dlq_error, "event refused by Kafka and the dead-letter topic failed too: dropped");
             }
         }
     }

@@ -7,7 +7,9 @@ use rdkafka::error::KafkaError;
 
 use super::dedupe::Dedupe;
 use super::failure::DropReason;
-use super::{failure, FailReason, Publisher};
+use super::route_metrics::RouteCounters;
+use super::shared::Shared;
+use super::{failure, FailReason};
 use crate::event::CanonicalEvent;
 use crate::publish::spool::{Entry, SpoolError};
 
@@ -26,11 +28,11 @@ pub(super) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-impl Publisher {
+impl Shared {
     /// A delivery failed (or librdkafka would not queue the event at all).
     pub(super) async fn failed(
         &self,
-        route: &str,
+        route: &RouteCounters,
         event: CanonicalEvent,
         order: u64,
         error: KafkaError,
@@ -38,7 +40,7 @@ impl Publisher {
         partition: Option<i32>,
     ) {
         let reason = FailReason::of(&error);
-        self.inner.metrics.failed.with_label_values(&[route, reason.as_str()]).inc();
+        route.failed(reason).inc();
         if let Some(why) = failure::permanent(&error) {
             self.dead_letter(route, &event, why, &error).await;
             return;
@@ -47,17 +49,17 @@ impl Publisher {
             self.spool_event(route, &event, order, possibly_persisted, partition, reason).await;
             return;
         }
-        tracing::error!(route, event_id = %event.id, topic = %event.topic, reason = reason.as_str(), possibly_persisted, %error, "event not published and no spool configured: dropped");
-        self.inner.metrics.dropped.with_label_values(&[route, DropReason::NoSpool.as_str()]).inc();
+        tracing::error!(route = %route.name, event_id = %event.id, topic = %event.topic, reason = reason.as_str(), possibly_persisted, %error, "event not published and no spool configured: dropped");
+        route.dropped(DropReason::NoSpool).inc();
         // Perhaps not on Kafka: the sender's retry must be able to publish it.
-        self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
+        self.inner.dedupe.forget(&Dedupe::key(&route.name, &event.id));
     }
 
     /// Writes `event` to the spool (off the async threads), counting what happens. Returns whether
     /// it was spooled; if not, it is counted as dropped and forgotten by dedupe.
     pub(super) async fn spool_event(
         &self,
-        route: &str,
+        route: &RouteCounters,
         event: &CanonicalEvent,
         order: u64,
         possibly_persisted: bool,
@@ -66,7 +68,7 @@ impl Publisher {
     ) -> bool {
         let Some(spool) = self.inner.spool.clone() else { return false };
         let entry = Entry {
-            route: route.to_string(),
+            route: route.name.to_string(),
             id: event.id.clone(),
             topic: event.topic.clone(),
             key: event.key.clone(),
@@ -78,26 +80,30 @@ impl Publisher {
             order,
         };
         let appended = tokio::task::spawn_blocking(move || spool.append(&entry)).await;
-        let metrics = &self.inner.metrics;
         let why = match appended {
             Ok(Ok(appended)) => {
-                metrics.spooled.with_label_values(&[route, reason.as_str()]).inc();
-                for lost in appended.evicted {
-                    metrics.dropped.with_label_values(&[&lost.route, DropReason::SpoolEvicted.as_str()]).inc();
-                    tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
-                    self.inner.dedupe.forget(&Dedupe::key(&lost.route, &lost.id));
-                }
+                route.spooled(reason).inc();
+                self.evicted(appended.evicted);
                 return true;
             }
             Ok(Err(e @ SpoolError::Full { .. })) => (DropReason::SpoolFull, e.to_string()),
             Ok(Err(e)) => (DropReason::SpoolError, e.to_string()),
             Err(e) => (DropReason::SpoolError, e.to_string()),
         };
-        metrics.dropped.with_label_values(&[route, why.0.as_str()]).inc();
-        tracing::error!(route, event_id = %event.id, reason = why.0.as_str(), error = %why.1, "event dropped: the spool cannot take it");
+        route.dropped(why.0).inc();
+        tracing::error!(route = %route.name, event_id = %event.id, reason = why.0.as_str(), error = %why.1, "event dropped: the spool cannot take it");
         // Perhaps not on Kafka: the sender's retry must be able to publish it (a duplicate, which
         // consumers drop by `ce_id`, is better than a loss).
-        self.inner.dedupe.forget(&Dedupe::key(route, &event.id));
+        self.inner.dedupe.forget(&Dedupe::key(&route.name, &event.id));
         false
+    }
+
+    /// Entries the spool deleted to make room (`drop_oldest`): lost, counted, forgotten by dedupe.
+    pub(super) fn evicted(&self, lost: Vec<Entry>) {
+        for lost in lost {
+            self.route(&lost.route).dropped(DropReason::SpoolEvicted).inc();
+            tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
+            self.inner.dedupe.forget(&Dedupe::key(&lost.route, &lost.id));
+        }
     }
 }

@@ -81,12 +81,12 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 impl Maker {
     /// Start-up found Kafka unreachable: creates `topics` once it answers, retrying with
     /// exponential backoff (1 s doubling to 30 s), each failure logged and counted in
-    /// `strangler_topic_create_failures_total`. Then lets `publisher` publish and replay, and
+    /// `strangler_topic_create_failures_total`. Then lets `supervisor` publish and replay, and
     /// reports it through `ready`.
     pub async fn ensure_in_background(
         self,
         topics: Vec<TopicSpec>,
-        publisher: super::Publisher,
+        supervisor: super::Supervisor,
         failures: prometheus::IntCounter,
         ready: tokio::sync::watch::Sender<bool>,
         mut stop: tokio::sync::watch::Receiver<bool>,
@@ -95,7 +95,7 @@ impl Maker {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let result = if publisher.kafka_reachable(Duration::from_secs(2)).await {
+            let result = if supervisor.kafka_reachable(Duration::from_secs(2)).await {
                 self.ensure(&topics).await
             } else {
                 Err(anyhow::anyhow!("no broker answered a metadata request"))
@@ -103,7 +103,7 @@ impl Maker {
             match result {
                 Ok(()) => {
                     tracing::info!(attempt, brokers = %self.brokers, "Kafka answered: topics ready; publishing and replaying the spool");
-                    publisher.set_topics_ready();
+                    supervisor.set_topics_ready();
                     ready.send_replace(true);
                     return Ok(());
                 }

@@ -14,7 +14,7 @@ use crate::ingress::error::ProxyError;
 use crate::legacy::LegacyError;
 use crate::publish::failure::{DropReason, FailReason, PERMANENT_REASONS};
 use crate::publish::replay::REPLAYED_RESULTS;
-use crate::publish::Publisher;
+use crate::publish::RecordSink;
 use crate::route::RouteTable;
 use crate::verify::{Mode as VerifyMode, VerifyError};
 
@@ -27,7 +27,7 @@ impl Metrics {
         for result in REPLAYED_RESULTS {
             self.publish.replayed.with_label_values(&[result]);
         }
-        for kind in Publisher::RECORD_KINDS {
+        for kind in RecordSink::RECORD_KINDS {
             self.publish.records_failed.with_label_values(&[kind]);
         }
         for result in RELOAD_RESULTS {

@@ -31,7 +31,7 @@ use super::reload::Reloader;
 use super::topic::Control;
 use crate::control::parity::ClusterParity;
 use crate::ingress::{self, ServeOptions};
-use crate::publish::Publisher;
+use crate::publish::HealthView;
 use crate::route::Routes;
 use crate::telemetry::Metrics;
 
@@ -48,7 +48,8 @@ pub struct Access {
 /// What the admin API reads and changes.
 pub struct Api {
     pub metrics: Metrics,
-    pub publisher: Publisher,
+    /// Kafka up, topics ready, the publish gauges.
+    pub publishing: HealthView,
     /// Set when running on the embedded broker: `/readyz` says nothing is durable.
     pub embedded_bootstrap: Option<String>,
     pub routes: Routes,

@@ -17,7 +17,7 @@ use crate::telemetry::readiness::KafkaState;
 const OPENAPI: &str = include_str!("openapi.json");
 
 pub async fn metrics(State(api): State<Arc<Api>>) -> Response {
-    api.publisher.refresh_gauges();
+    api.publishing.refresh_gauges();
     api.control.refresh_gauges();
     for r in api.routes.load().iter() {
         let share = api.control.in_force(&r.name).effective_share().percent();
@@ -35,9 +35,9 @@ pub async fn healthz() -> Response {
 /// Ready when this replica can serve (see [`crate::telemetry::readiness`]); Kafka down is
 /// reported as degraded, and fails readiness only with `admin.ready_requires_kafka`.
 pub async fn readyz(State(api): State<Arc<Api>>) -> Response {
-    let kafka = if api.publisher.kafka_down() {
+    let kafka = if api.publishing.kafka_down() {
         KafkaState::Unreachable
-    } else if api.publisher.kafka_up() {
+    } else if api.publishing.kafka_up() {
         KafkaState::Reachable
     } else {
         KafkaState::CreatingTopics

@@ -19,8 +19,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::{mpsc, oneshot};
 
 use super::producer::{self, Logged, Report};
+use super::route_metrics::RouteCounters;
+use super::shared::{outgoing, Inner, Shared};
 use super::spool::{AckedAt, Appended, Entry, Spool, SpoolError};
-use super::{failure, FailReason, Inner, Publisher};
+use super::{failure, FailReason};
 use crate::event::CanonicalEvent;
 
 /// Most entries one group commit writes.
@@ -46,7 +48,7 @@ struct State {
     /// New events may go to Kafka at once (no backlog, baseline recorded).
     live: bool,
     /// Sent live, not yet settled: seq → (route, event).
-    inflight: BTreeMap<u64, (String, CanonicalEvent)>,
+    inflight: BTreeMap<u64, (Arc<RouteCounters>, CanonicalEvent)>,
     baselined: bool,
     /// Live sends so far (to tell whether any happened while end offsets were being read).
     sends: u64,
@@ -149,21 +151,21 @@ async fn acker(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Logged>) {
             batch.push(more);
         }
         let Some(inner) = inner.upgrade() else { return };
-        Publisher { inner }.settle_ahead(batch).await;
+        Shared { inner }.settle_ahead(batch).await;
     }
 }
 
-impl Publisher {
+impl Shared {
     pub(super) fn wal(&self) -> Option<&Wal> {
         self.inner.wal.as_ref()
     }
 
     /// Write-ahead publish: appends, then sends at once unless a backlog must go first.
     /// Returns `false` when the spool could not take it (the caller publishes it the usual way).
-    pub(super) async fn publish_ahead(&self, route: &str, event: &CanonicalEvent, order: u64) -> bool {
+    pub(super) async fn publish_ahead(&self, route: &Arc<RouteCounters>, event: &CanonicalEvent, order: u64) -> bool {
         let Some(wal) = self.wal() else { return false };
         let entry = Entry {
-            route: route.to_string(),
+            route: route.name.to_string(),
             id: event.id.clone(),
             topic: event.topic.clone(),
             key: event.key.clone(),
@@ -177,7 +179,7 @@ impl Publisher {
         let appended = match wal.commit(entry).await {
             Ok(appended) => appended,
             Err(e) => {
-                tracing::error!(route, event_id = %event.id, error = %e, "write-ahead append failed; publishing without it");
+                tracing::error!(route = %route.name, event_id = %event.id, error = %e, "write-ahead append failed; publishing without it");
                 return false;
             }
         };
@@ -194,9 +196,9 @@ impl Publisher {
                 }
                 None
             } else {
-                st.inflight.insert(seq, (route.to_string(), event.clone()));
+                st.inflight.insert(seq, (route.clone(), event.clone()));
                 st.sends += 1;
-                let sent = producer::send_logged(&self.shadow(), &super::outgoing(event), seq, &wal.reports);
+                let sent = producer::send_logged(&self.shadow(), &outgoing(event), seq, &wal.reports);
                 if sent.is_err() {
                     st.inflight.remove(&seq);
                     st.live = false;
@@ -208,12 +210,12 @@ impl Publisher {
         match went {
             None => {
                 let reason = if self.kafka_up() { FailReason::SpoolDraining } else { FailReason::KafkaDown };
-                self.inner.metrics.spooled.with_label_values(&[route, reason.as_str()]).inc();
-                self.inner.health.changed.notify_one();
+                route.spooled(reason).inc();
+                self.inner.kafka.health.changed.notify_one();
             }
             Some(Ok(())) => {}
             Some(Err(error)) => {
-                self.inner.metrics.failed.with_label_values(&[route, FailReason::of(&error).as_str()]).inc();
+                route.failed(FailReason::of(&error)).inc();
                 if let Some(why) = failure::permanent(&error) {
                     self.dead_letter(route, event, why, &error).await;
                     let spool = wal.spool.clone();
@@ -221,7 +223,7 @@ impl Publisher {
                         wal.lock().waiting.remove(&seq);
                     }
                 }
-                self.inner.health.changed.notify_one();
+                self.inner.kafka.health.changed.notify_one();
             }
         }
         true
@@ -230,7 +232,6 @@ impl Publisher {
     /// Settles delivery reports of write-ahead events, in librdkafka's order.
     async fn settle_ahead(&self, batch: Vec<Logged>) {
         let Some(wal) = self.wal() else { return };
-        let metrics = &self.inner.metrics;
         let mut acked = Vec::new();
         let mut seqs = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
@@ -238,16 +239,16 @@ impl Publisher {
         for l in batch {
             seqs.push(l.seq);
             let taken = wal.lock().inflight.get(&l.seq).cloned();
-            let route = taken.as_ref().map_or("", |(r, _)| r.as_str());
+            let route = taken.as_ref().map_or_else(|| self.route(""), |(r, _)| r.clone());
             match (l.report, l.at) {
                 (Report::Acked, Some((topic, partition, offset))) => {
-                    metrics.published.with_label_values(&[route]).inc();
+                    route.published.inc();
                     acked.push(AckedAt { seq: l.seq, topic, partition, offset });
                 }
                 (Report::Acked, None) => {}
                 (Report::Failed { error, .. }, _) => {
                     failures = true;
-                    metrics.failed.with_label_values(&[route, FailReason::of(&error).as_str()]).inc();
+                    route.failed(FailReason::of(&error)).inc();
                     match (failure::permanent(&error), taken) {
                         (Some(why), Some((route, event))) => {
                             self.dead_letter(&route, &event, why, &error).await;
@@ -281,14 +282,6 @@ impl Publisher {
         }
         drop(st);
         wal.settled.notify_waiters();
-        self.inner.health.changed.notify_one();
-    }
-
-    fn evicted(&self, lost: Vec<Entry>) {
-        for lost in lost {
-            self.inner.metrics.dropped.with_label_values(&[&lost.route, "spool_evicted"]).inc();
-            tracing::error!(route = %lost.route, event_id = %lost.id, "oldest spooled event evicted: spool full");
-            self.inner.dedupe.forget(&super::dedupe::Dedupe::key(&lost.route, &lost.id));
-        }
+        self.inner.kafka.health.changed.notify_one();
     }
 }

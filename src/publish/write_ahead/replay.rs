@@ -8,9 +8,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::super::producer::{self, Report};
+use super::super::shared::Shared;
 use super::super::spool::AckedAt;
 use super::super::spooling::entry_event;
-use super::super::{failure, persisted, Publisher};
+use super::super::{failure, persisted};
 
 /// Spooled events replayed per round.
 const REPLAY_BATCH: usize = 500;
@@ -18,13 +19,13 @@ const REPLAY_BATCH: usize = 500;
 /// a partition this replica seldom writes to is not read from far back after a crash).
 const REFRESH: Duration = Duration::from_secs(60);
 
-impl Publisher {
+impl Shared {
     /// One supervisor round in write-ahead mode, Kafka being up. Returns whether it did work.
     pub(in crate::publish) async fn supervise_ahead(&self) -> anyhow::Result<bool> {
         let Some(wal) = self.wal() else { return Ok(false) };
         if !wal.lock().baselined {
             // Before anything is sent: where recovery must read from in partitions with no acks yet.
-            let ends = persisted::end_offsets(&self.inner.client_config, wal.topics.clone()).await?;
+            let ends = persisted::end_offsets(&self.inner.kafka.client_config, wal.topics.clone()).await?;
             let spool = wal.spool.clone();
             tokio::task::spawn_blocking(move || spool.add_missing_offsets(&ends)).await??;
             let mut st = wal.lock();
@@ -61,7 +62,7 @@ impl Publisher {
             }
             st.sends
         };
-        let ends = persisted::end_offsets(&self.inner.client_config, wal.topics.clone()).await?;
+        let ends = persisted::end_offsets(&self.inner.kafka.client_config, wal.topics.clone()).await?;
         let mut st = wal.lock();
         st.refreshed_at = Some(std::time::Instant::now());
         if st.sends == before && quiet(&st) {
@@ -92,7 +93,7 @@ impl Publisher {
         let on_kafka: HashSet<String> = if suspects.is_empty() {
             HashSet::new()
         } else {
-            persisted::find_from(&self.inner.client_config, suspects, spool.offsets()).await?
+            persisted::find_from(&self.inner.kafka.client_config, suspects, spool.offsets()).await?
         };
         let metrics = &self.inner.metrics;
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -122,13 +123,13 @@ impl Publisher {
             match (l.report, l.at) {
                 (Report::Acked, Some((topic, partition, offset))) => {
                     metrics.replayed.with_label_values(&["published"]).inc();
-                    metrics.published.with_label_values(&[&e.route]).inc();
+                    self.route(&e.route).published.inc();
                     acked.push(AckedAt { seq: l.seq, topic, partition, offset });
                 }
                 (Report::Acked, None) => {}
                 (Report::Failed { error, .. }, _) => match failure::permanent(&error) {
                     Some(why) => {
-                        self.dead_letter(&e.route, &entry_event(e), why, &error).await;
+                        self.dead_letter(&self.route(&e.route), &entry_event(e), why, &error).await;
                         metrics.replayed.with_label_values(&["dead_lettered"]).inc();
                         dead.push(l.seq);
                     }
@@ -166,14 +167,14 @@ impl Publisher {
     /// Start-up, Kafka reachable: waits (at most `within`) until new events go to Kafka at once
     /// (the end offsets are recorded and any recovered backlog replayed), so the first requests
     /// are not held behind the spool. Returns whether they do.
-    pub async fn wait_live(&self, within: Duration) -> bool {
+    pub(in crate::publish) async fn wait_live(&self, within: Duration) -> bool {
         let Some(wal) = self.wal() else { return true };
         let deadline = tokio::time::Instant::now() + within;
         while !wal.lock().live {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }
-            self.inner.health.changed.notify_one();
+            self.inner.kafka.health.changed.notify_one();
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         true
