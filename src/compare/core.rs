@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::digest::BodyDigest;
 use super::join::{Joiner, Limits, Refused, Waiting};
+use super::lone::{Lone, LoneQueues};
 use super::outcome::{BodyEncoding, EventMode, Outcome, Source};
 use super::record::{verdict, Joined, Parity, ParityResult};
 use crate::route::{Route, Routes};
@@ -92,6 +93,8 @@ pub struct Core {
     metrics: CompareMetrics,
     settings: Settings,
     joiner: Joiner,
+    /// Outcomes of routes with no new service yet: they wait apart, at a third of the cost.
+    lone: LoneQueues,
     by_route: HashMap<String, RouteState>,
     /// Last results per route, `true` for a match.
     recent: HashMap<String, VecDeque<bool>>,
@@ -99,8 +102,11 @@ pub struct Core {
 
 impl Core {
     pub fn new(routes: Routes, metrics: CompareMetrics, settings: Settings) -> Self {
-        let joiner = Joiner::new(settings.remember, settings.limits);
-        Self { routes, metrics, settings, joiner, by_route: HashMap::new(), recent: HashMap::new() }
+        // The bounds cover both the joiner and the lone queues: applied here, not by the joiner.
+        let unbounded = Limits { max_pending: usize::MAX, max_pending_bytes: usize::MAX };
+        let joiner = Joiner::new(settings.remember, unbounded);
+        let lone = LoneQueues::default();
+        Self { routes, metrics, settings, joiner, lone, by_route: HashMap::new(), recent: HashMap::new() }
     }
 
     /// Takes one outcome record; `at` is where it sits on the outcomes topic (partition, offset).
@@ -116,8 +122,20 @@ impl Core {
         };
         self.metrics.outcomes.with_label_values(&[&route.name, inc.source.as_str(), inc.mode.as_str()]).inc();
         let state = route_state(&mut self.by_route, &self.metrics, &route.name);
+        let first_new = inc.source == Source::New && !state.has_new;
         state.has_new |= inc.source == Source::New;
         let (name, has_new, gauge) = (state.name.clone(), state.has_new, state.pending.clone());
+        if first_new {
+            // The route's first new outcome: what waited apart can pair from now on.
+            for lone in self.lone.take_route(&name) {
+                let waiting = lone.waiting(name.clone());
+                self.joiner.insert(Arc::from(lone.id), waiting, lone.seq, lone.deadline);
+            }
+        }
+        if !has_new && self.lone.contains(&inc.event_id) {
+            self.metrics.dropped.with_label_values(&[DUPLICATE]).inc();
+            return Vec::new();
+        }
         let first = match self.joiner.peek_other(&inc.event_id, inc.source) {
             Err(refused) => {
                 let reason = if refused == Refused::Late { LATE } else { DUPLICATE };
@@ -128,14 +146,22 @@ impl Core {
         };
         let Some((first_source, first_mode, first_truncated)) = first else {
             // The first side: it waits, as a digest.
-            let hashed = has_new && inc.mode == EventMode::Shadow && !inc.truncated;
-            let Some(waiting) = self.waiting(route, name, &inc, hashed, at) else {
-                self.metrics.dropped.with_label_values(&[UNDECODABLE]).inc();
-                return Vec::new();
-            };
-            let evicted = self.joiner.wait(&inc.event_id, waiting, route.compare.window, now);
+            let (seq, deadline) = (self.joiner.next_seq(), now + route.compare.window);
+            if has_new {
+                let hashed = inc.mode == EventMode::Shadow && !inc.truncated;
+                let Some(waiting) = self.waiting(route, name, &inc, hashed, at) else {
+                    self.metrics.dropped.with_label_values(&[UNDECODABLE]).inc();
+                    return Vec::new();
+                };
+                self.joiner.insert(Arc::from(&*inc.event_id), waiting, seq, deadline);
+            } else {
+                let (source, mode, status, truncated, encoding) =
+                    (inc.source, inc.mode, inc.status, inc.truncated, inc.body_encoding);
+                let id = Box::from(&*inc.event_id);
+                self.lone.push(&name, Lone { id, seq, deadline, source, mode, status, truncated, encoding, at });
+            }
             gauge.inc();
-            return evicted.into_iter().map(|(id, w)| self.evicted(&id, w)).collect();
+            return self.evict();
         };
         // The second side.
         // Judged by the legacy side's mode, as `verdict` does: only shadow pairs compare bodies.
@@ -147,12 +173,18 @@ impl Core {
         };
         let Some(first) = self.joiner.take(&inc.event_id) else { return Vec::new() };
         gauge.dec();
+        self.metrics.pending_bytes.set(self.pending_bytes() as i64);
         vec![self.pair(route, &inc.event_id, first, second, needs_body)]
     }
 
     /// Every event whose window closed at or before `now`, decided.
     pub fn expire(&mut self, now: Instant) -> Vec<Judged> {
-        let expired = self.joiner.expire(now);
+        let mut expired = self.joiner.expire(now);
+        for (route, lone) in self.lone.expire(now) {
+            self.joiner.remember_one_sided(&lone.id, lone.source);
+            expired.push((Arc::from(lone.id.clone()), lone.waiting(route)));
+        }
+        self.metrics.pending_bytes.set(self.pending_bytes() as i64);
         expired
             .into_iter()
             .map(|(id, w)| {
@@ -164,23 +196,49 @@ impl Core {
 
     /// When the next window closes, if any is open.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.joiner.next_deadline()
+        match (self.joiner.next_deadline(), self.lone.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Events waiting for their counterpart.
     pub fn pending(&self) -> usize {
-        self.joiner.pending()
+        self.joiner.pending() + self.lone.len()
     }
 
     /// Bytes accounted to the waiting events (the bound `comparator.max_pending_bytes` holds).
     pub fn pending_bytes(&self) -> usize {
-        self.joiner.pending_bytes()
+        self.joiner.pending_bytes() + self.lone.bytes()
+    }
+
+    /// Evicts the oldest waiting events, wherever they wait, until both bounds hold.
+    fn evict(&mut self) -> Vec<Judged> {
+        let limits = self.settings.limits;
+        let mut out = Vec::new();
+        while self.pending() > limits.max_pending || self.pending_bytes() > limits.max_pending_bytes {
+            let lone_older = match (self.lone.oldest_seq(), self.joiner.oldest_seq()) {
+                (Some(l), Some(j)) => l < j,
+                (l, _) => l.is_some(),
+            };
+            let evicted = if lone_older {
+                self.lone.pop_oldest().map(|(route, lone)| {
+                    self.joiner.remember_one_sided(&lone.id, lone.source);
+                    (Arc::from(lone.id.clone()), lone.waiting(route))
+                })
+            } else {
+                self.joiner.evict_oldest()
+            };
+            let Some((id, w)) = evicted else { break };
+            out.push(self.evicted(&id, w));
+        }
+        self.metrics.pending_bytes.set(self.pending_bytes() as i64);
+        out
     }
 
     /// Counts a decided event in the parity metrics (`strangler_parity_total`, the ratio,
     /// `strangler_new_path_total`) and the pending-bytes gauge.
     pub fn count(&mut self, parity: &Parity) {
-        self.metrics.pending_bytes.set(self.joiner.pending_bytes() as i64);
         let route = &parity.route;
         if let Some(label) = parity.result.new_path_label() {
             // The new path's own health: not a comparison, so the parity ratio stays as it was.

@@ -136,23 +136,47 @@ impl Joiner {
     /// Makes `id` wait for its counterpart until `now + window` (call after [`Self::peek_other`]
     /// said it is not waiting). Returns the oldest events evicted to stay within the limits.
     pub fn wait(&mut self, id: &str, waiting: Waiting, window: Duration, now: Instant) -> Vec<(Arc<str>, Waiting)> {
-        let id: Arc<str> = Arc::from(id);
-        let bytes = waiting.bytes(&id);
-        self.seq += 1;
-        let deadline = now + window;
-        self.order.insert(self.seq, id.clone());
-        self.deadlines.insert((deadline, self.seq));
-        self.pending.insert(id, Pending { waiting, seq: self.seq, deadline, bytes });
-        self.bytes += bytes;
+        let seq = self.next_seq();
+        self.insert(Arc::from(id), waiting, seq, now + window);
         let mut evicted = Vec::new();
         while self.pending.len() > self.limits.max_pending || self.bytes > self.limits.max_pending_bytes {
-            let Some((_, oldest)) = self.order.first_key_value() else { break };
-            let oldest = oldest.clone();
-            if let Some(w) = self.finish(&oldest, false) {
-                evicted.push((oldest, w));
-            }
+            let Some(oldest) = self.evict_oldest() else { break };
+            evicted.push(oldest);
         }
         evicted
+    }
+
+    /// The next arrival number: waiting events kept elsewhere ([`super::lone`]) take theirs from
+    /// here too, so "oldest" means the same across both.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Makes `id` wait until `deadline` as arrival `seq`, without applying the limits (the
+    /// caller does, with [`Self::evict_oldest`]).
+    pub fn insert(&mut self, id: Arc<str>, waiting: Waiting, seq: u64, deadline: Instant) {
+        let bytes = waiting.bytes(&id);
+        self.order.insert(seq, id.clone());
+        self.deadlines.insert((deadline, seq));
+        self.pending.insert(id, Pending { waiting, seq, deadline, bytes });
+        self.bytes += bytes;
+    }
+
+    /// The arrival number of the oldest waiting event.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.order.first_key_value().map(|(seq, _)| *seq)
+    }
+
+    /// Removes the oldest waiting event, remembered as decided without its counterpart.
+    pub fn evict_oldest(&mut self) -> Option<(Arc<str>, Waiting)> {
+        let oldest = self.order.first_key_value()?.1.clone();
+        self.finish(&oldest, false).map(|w| (oldest, w))
+    }
+
+    /// Remembers `id` as decided with only its `first` side, for an event that waited elsewhere.
+    pub fn remember_one_sided(&mut self, id: &str, first: Source) {
+        self.remember(id, Seen { legacy: first == Source::Legacy, new: first == Source::New });
     }
 
     /// Every event whose window closed at or before `now`.
@@ -195,7 +219,11 @@ impl Joiner {
         self.deadlines.remove(&(p.deadline, p.seq));
         self.bytes -= p.bytes;
         let first = p.waiting.source;
-        let seen = Seen { legacy: both || first == Source::Legacy, new: both || first == Source::New };
+        self.remember(id, Seen { legacy: both || first == Source::Legacy, new: both || first == Source::New });
+        Some(p.waiting)
+    }
+
+    fn remember(&mut self, id: &str, seen: Seen) {
         let key = xxh3_128(id.as_bytes());
         if self.decided.insert(key, seen).is_none() {
             self.decided_order.push_back(key);
@@ -205,7 +233,6 @@ impl Joiner {
                 }
             }
         }
-        Some(p.waiting)
     }
 }
 

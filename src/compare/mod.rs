@@ -6,6 +6,7 @@ pub mod core;
 pub mod diff;
 pub mod digest;
 pub mod join;
+pub mod lone;
 pub mod outcome;
 pub mod record;
 pub mod refetch;
