@@ -17,6 +17,9 @@ use super::outcome::{BodyEncoding, EventMode, Source};
 /// Per-entry bytes besides the id: the entry in its queue and a hash-set slot at 7/8 load.
 pub const LONE_OVERHEAD: usize = std::mem::size_of::<Lone>() + 24;
 
+// A lone entry costs about a third of a joinable one: checked when compiling.
+const _: () = assert!(3 * LONE_OVERHEAD < super::join::ENTRY_OVERHEAD + 100);
+
 /// One waiting outcome of a route with no new service.
 pub struct Lone {
     pub id: Box<str>,
