@@ -57,6 +57,23 @@ fn refusal<B>(req: &Request<B>) -> Option<ProxyError> {
 
 /// `uri-host [ ":" port ]` (RFC 9110 §7.2): no user info, a port of digits within 0–65535.
 fn host_ok(h: &str) -> bool {
+    plain_host(h) || authority_ok(h)
+}
+
+/// The usual spelling, decided without parsing (or allocating) an `Authority`: a name or IPv4
+/// address of letters, digits, `.` and `-`, and an optional port of 1 to 5 digits within 0–65535.
+/// Everything it accepts, [`authority_ok`] accepts too; anything else is left to that.
+fn plain_host(h: &str) -> bool {
+    let (name, port) = match h.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (h, None),
+    };
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
+}
+
+fn authority_ok(h: &str) -> bool {
     let Ok(authority) = Authority::from_str(h) else { return false };
     let rest = &h[authority.host().len()..];
     !h.contains('@')
@@ -163,7 +180,10 @@ mod tests {
         let code = |r: Request<()>| refusal(&r).map(|e| e.to_string());
         assert!(code(req(&[])).unwrap().contains("no Host"));
         assert!(code(req(&[("host", "a"), ("host", "a")])).unwrap().contains("more than one"));
-        for bad in ["", "a b", "user@host", "a/b", "host:port", "host:70000", "host:+1"] {
+        for good in ["a", "hooks.example", "127.0.0.1:31080", "host:", "host:0", "host:65535", "[::1]", "xn--bcher-kva.example"] {
+            assert!(refusal(&req(&[("host", good)])).is_none(), "{good:?}");
+        }
+        for bad in ["", "a b", "user@host", "a/b", "host:port", "host:70000", "host:+1", "a:1:2", "host:123456"] {
             assert!(code(req(&[("host", bad)])).is_some_and(|m| m.contains("not a valid")), "{bad:?}");
         }
         let mut old = req(&[]);
@@ -172,6 +192,16 @@ mod tests {
         let mut connect = req(&[("host", "x:443")]);
         *connect.method_mut() = Method::CONNECT;
         assert_eq!(refusal(&connect).map(|e| e.code()), Some("connect_not_allowed"));
+    }
+
+    #[test]
+    fn the_quick_host_check_accepts_only_what_the_full_one_does() {
+        for h in ["a", "a.b-c", "10.0.0.1:8080", "host:65535", "host:0", "x:00080", "-", ".", "a..b"] {
+            assert!(plain_host(h) && authority_ok(h), "{h:?}");
+        }
+        for h in ["", ":80", "host:", "host:65536", "host:123456", "a:1:2", "[::1]:80", "a_b", "a%20b", "user@host"] {
+            assert!(!plain_host(h), "{h:?}");
+        }
     }
 
     #[test]

@@ -82,7 +82,7 @@ where
         };
         let status = resp.status();
         this.metrics.requests.with_label_values(&[route, status.as_str(), outcome]).inc();
-        this.metrics.latency.with_label_values(&[route]).observe(this.start.elapsed().as_secs_f64());
+        this.metrics.observe_latency(route, this.start.elapsed().as_secs_f64());
         Poll::Ready(Ok(resp))
     }
 }

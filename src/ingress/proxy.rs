@@ -217,9 +217,11 @@ impl Proxy {
         let start = Instant::now();
         match self.legacy.forward(upstream, req, peer).await {
             Ok(resp) => {
-                self.metrics.legacy.latency.with_label_values(&[route]).observe(start.elapsed().as_secs_f64());
+                self.metrics.legacy.observe_latency(route, start.elapsed().as_secs_f64());
                 let mut resp = resp.map(|b| b.map_err(Into::into).boxed());
-                resp.extensions_mut().insert(Tag { route: route.to_owned().into(), outcome: "forwarded" });
+                // Unmatched requests (most of what passes through) need no copy of their label.
+                let route = if route == UNMATCHED { UNMATCHED.into() } else { route.to_owned().into() };
+                resp.extensions_mut().insert(Tag { route, outcome: "forwarded" });
                 Ok(resp)
             }
             Err(e) => {

@@ -60,6 +60,8 @@ struct UlidRequestId;
 
 impl MakeRequestId for UlidRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&ulid::Ulid::new().to_string()).ok().map(RequestId::new)
+        let mut buf = [0u8; ulid::ULID_LEN];
+        let id = ulid::Ulid::new().array_to_str(&mut buf);
+        HeaderValue::from_str(id).ok().map(RequestId::new)
     }
 }

@@ -4,11 +4,14 @@
 //! connection without an answer; a sender deserves a status code.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::Timeout;
 use tower::{Layer, Service};
 
 use super::error::ProxyError;
@@ -41,11 +44,10 @@ pub struct RequestTimeout<S> {
 impl<S, B> Service<Request<B>> for RequestTimeout<S>
 where
     S: Service<Request<B>, Response = Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+    type Future = TimeoutFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -53,13 +55,30 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let id = req.headers().get(REQUEST_ID).cloned();
-        let inner = self.inner.call(req);
-        let limit = self.limit;
-        Box::pin(async move {
-            match tokio::time::timeout(limit, inner).await {
-                Ok(answer) => answer,
-                Err(_) => Ok(ProxyError::RequestTimeout.into_response(UNROUTED, id.as_ref())),
-            }
-        })
+        TimeoutFuture { inner: tokio::time::timeout(self.limit, self.inner.call(req)), id }
+    }
+}
+
+pin_project! {
+    /// The inner answer, or a JSON 504 once the limit passes.
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        inner: Timeout<F>,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match std::task::ready!(this.inner.poll(cx)) {
+            Ok(answer) => Poll::Ready(answer),
+            Err(_) => Poll::Ready(Ok(ProxyError::RequestTimeout.into_response(UNROUTED, this.id.as_ref()))),
+        }
     }
 }

@@ -11,7 +11,7 @@ mod zero;
 pub use control::ControlMetrics;
 
 use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Route label for requests that matched no route and passed straight through.
@@ -81,6 +81,15 @@ pub struct IngressMetrics {
     pub latency: HistogramVec,
     /// `strangler_body_budget_exhausted_total{route}`: matched requests refused for the body budget.
     pub budget_exhausted: IntCounterVec,
+    /// `latency` of `_unmatched`, resolved once: most passthrough traffic is unmatched.
+    unmatched_latency: Histogram,
+}
+
+impl IngressMetrics {
+    /// Observes one request's time on `route`'s `strangler_request_duration_seconds`.
+    pub fn observe_latency(&self, route: &str, seconds: f64) {
+        observe(&self.latency, &self.unmatched_latency, route, seconds);
+    }
 }
 
 /// Signature verification.
@@ -97,6 +106,24 @@ pub struct LegacyMetrics {
     pub latency: HistogramVec,
     /// `strangler_legacy_errors_total{route,reason}`: connect failures and timeouts.
     pub errors: IntCounterVec,
+    /// `latency` of `_unmatched`, resolved once.
+    unmatched_latency: Histogram,
+}
+
+impl LegacyMetrics {
+    /// Observes one monolith call's time on `route`'s `strangler_legacy_duration_seconds`.
+    pub fn observe_latency(&self, route: &str, seconds: f64) {
+        observe(&self.latency, &self.unmatched_latency, route, seconds);
+    }
+}
+
+/// `seconds` into `route`'s series of `vec`; `_unmatched`'s without a lookup by label.
+fn observe(vec: &HistogramVec, unmatched: &Histogram, route: &str, seconds: f64) {
+    if route == UNMATCHED {
+        unmatched.observe(seconds);
+    } else {
+        vec.with_label_values(&[route]).observe(seconds);
+    }
 }
 
 /// The Kafka producer.
@@ -152,13 +179,17 @@ impl Metrics {
             registry.register(Box::new(h.clone()))?;
             Ok(h)
         };
+        let request_latency =
+            histogram("strangler_request_duration_seconds", "Time from request head to response head, by route.")?;
+        let legacy_latency = histogram("strangler_legacy_duration_seconds", "Time the monolith took to answer, by route.")?;
         let ingress = IngressMetrics {
             requests: counter(
                 "strangler_requests_total",
                 "Requests answered, by route, status and outcome.",
                 &["route", "status", "outcome"],
             )?,
-            latency: histogram("strangler_request_duration_seconds", "Time from request head to response head, by route.")?,
+            unmatched_latency: request_latency.with_label_values(&[UNMATCHED]),
+            latency: request_latency,
             budget_exhausted: counter(
                 "strangler_body_budget_exhausted_total",
                 "Matched requests answered 503 body_budget_exhausted, their bodies unread.",
@@ -173,7 +204,8 @@ impl Metrics {
             )?,
         };
         let legacy = LegacyMetrics {
-            latency: histogram("strangler_legacy_duration_seconds", "Time the monolith took to answer, by route.")?,
+            unmatched_latency: legacy_latency.with_label_values(&[UNMATCHED]),
+            latency: legacy_latency,
             errors: counter(
                 "strangler_legacy_errors_total",
                 "Calls to the monolith that got no answer, by route and reason.",
