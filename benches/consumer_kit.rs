@@ -197,6 +197,26 @@ impl Handler for SharedTrivial {
     }
 }
 
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat` (every
+/// thread, live or exited), in clock ticks of 10 ms.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU µs per record spent by this process and by the broker while `f` ran.
+async fn measured<T>(tansu: &Tansu, n: usize, f: impl std::future::Future<Output = T>) -> (T, f64, f64) {
+    let broker = tansu.child.id().to_string();
+    let (me0, b0) = (cpu_secs("self"), cpu_secs(&broker));
+    let out = f.await;
+    let (me, b) = (cpu_secs("self") - me0, cpu_secs(&broker) - b0);
+    (out, me * 1e6 / n as f64, b * 1e6 / n as f64)
+}
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
@@ -224,11 +244,22 @@ async fn main() {
         lanes.map_or("default".into(), |l: usize| l.to_string())
     );
     println!("kit rec/s to its n-th handler call, and to the end of its run (all acknowledged, committed, closed)");
-    println!("round  plain rec/s  kit rec/s  kit/plain  kit to end  kit to end/plain");
+    println!("CPU µs/record: this process (client) and the broker, over each side's whole run, start-up included");
+    println!(
+        "round  plain rec/s  kit rec/s  kit/plain  kit to end  kit to end/plain  plain cpu client+broker  kit cpu client+broker"
+    );
     for round in 1..=rounds {
-        let p = plain(&tansu.brokers, &format!("plain-{round}"), n).await;
-        let (k, end) = kit(&tansu.brokers, &format!("kit-{round}"), n, lanes).await;
+        let (p, pc, pb) = measured(&tansu, n, plain(&tansu.brokers, &format!("plain-{round}"), n)).await;
+        let ((k, end), kc, kb) = measured(&tansu, n, kit(&tansu.brokers, &format!("kit-{round}"), n, lanes)).await;
         let (pr, kr, er) = (n as f64 / p, n as f64 / k, n as f64 / end);
-        println!("{round:>5} {pr:>12.0} {kr:>10.0} {:>9.2}x {er:>11.0} {:>16.2}x", kr / pr, er / pr);
+        println!(
+            "{round:>5} {pr:>12.0} {kr:>10.0} {:>9.2}x {er:>11.0} {:>16.2}x {:>13.1} + {:<9.1} {:>11.1} + {:<9.1}",
+            kr / pr,
+            er / pr,
+            pc,
+            pb,
+            kc,
+            kb
+        );
     }
 }

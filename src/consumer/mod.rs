@@ -52,6 +52,7 @@ pub mod handler;
 mod lane;
 mod offsets;
 pub mod runner;
+mod settle;
 
 pub use config::ConsumerConfig;
 pub use effects::Effects;
