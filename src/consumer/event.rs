@@ -80,52 +80,15 @@ pub enum DecodeError {
 /// Decodes a Kafka record carrying one of strangler's events. Never panics: any record that does
 /// not follow the protocol is an error naming what is wrong.
 pub fn decode(msg: &impl Message) -> Result<Event, DecodeError> {
-    decode_record(msg).map(|(event, _)| event)
+    decode_record(msg, Bytes::copy_from_slice(msg.payload().unwrap_or_default()))
 }
 
-/// What an [`Event`] does not say about the record it came from: whether its key, value and
-/// header values were absent rather than empty. With it the record can be written again as it
-/// came (a dead letter).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Shape {
-    /// `None`: no key; `Some(false)`: an empty key; `Some(true)`: the key is `Event::key`.
-    key: Option<bool>,
-    null_value: bool,
-    /// Indexes in `Event::headers` of headers that had no value.
-    null_headers: Vec<usize>,
-}
-
-impl Shape {
-    /// The record's key as it came.
-    pub(super) fn key<'a>(&self, event: &'a Event) -> Option<&'a [u8]> {
-        self.key.map(|given| if given { event.key.as_bytes() } else { &[][..] })
-    }
-
-    /// The record's value as it came.
-    pub(super) fn payload<'a>(&self, event: &'a Event) -> Option<&'a [u8]> {
-        (!self.null_value).then_some(&event.body[..])
-    }
-
-    /// The record's headers as they came, in order.
-    pub(super) fn headers<'a>(&'a self, event: &'a Event) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> {
-        event
-            .headers
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| (k.as_str(), (!self.null_headers.contains(&i)).then_some(v.as_bytes())))
-    }
-}
-
-/// [`decode`], with the record's [`Shape`].
-pub(super) fn decode_record(msg: &impl Message) -> Result<(Event, Shape), DecodeError> {
-    let mut shape = Shape::default();
+/// [`decode`], with the record's value already copied out as `body`.
+pub(super) fn decode_record(msg: &impl Message, body: Bytes) -> Result<Event, DecodeError> {
     let mut headers = Vec::new();
     if let Some(hs) = msg.headers() {
         headers.reserve(hs.count());
         for h in hs.iter() {
-            if h.value.is_none() {
-                shape.null_headers.push(headers.len());
-            }
             let value = std::str::from_utf8(h.value.unwrap_or_default()).map_err(|_| DecodeError::NotUtf8(h.key.to_string()))?;
             headers.push((h.key.to_string(), value.to_string()));
         }
@@ -148,17 +111,10 @@ pub(super) fn decode_record(msg: &impl Message) -> Result<(Event, Shape), Decode
         other => return Err(DecodeError::BadValue { header: "ce_stranglermode", value: other.to_string() }),
     };
     let key = match msg.key() {
-        Some(k) if !k.is_empty() => {
-            shape.key = Some(true);
-            std::str::from_utf8(k).map_err(|_| DecodeError::KeyNotUtf8)?.to_string()
-        }
-        k => {
-            shape.key = k.map(|_| false);
-            required("ce_partitionkey")?
-        }
+        Some(k) if !k.is_empty() => std::str::from_utf8(k).map_err(|_| DecodeError::KeyNotUtf8)?.to_string(),
+        _ => required("ce_partitionkey")?,
     };
-    shape.null_value = msg.payload().is_none();
-    let event = Event {
+    Ok(Event {
         id,
         route: required("ce_stranglerroute")?,
         event_type: required("ce_type")?,
@@ -170,13 +126,12 @@ pub(super) fn decode_record(msg: &impl Message) -> Result<(Event, Shape), Decode
         subject: optional("ce_subject"),
         content_type: optional("content-type"),
         signature: optional("ce_stranglersignature"),
-        body: Bytes::copy_from_slice(msg.payload().unwrap_or_default()),
+        body,
         topic: msg.topic().to_string(),
         partition: msg.partition(),
         offset: msg.offset(),
         headers,
-    };
-    Ok((event, shape))
+    })
 }
 
 #[cfg(test)]
@@ -219,27 +174,6 @@ mod tests {
         assert_eq!(e.json::<serde_json::Value>().unwrap()["n"], 1);
         // Without a record key, the partition key header stands in.
         assert_eq!(decode(&record(&GOOD, None)).unwrap().key, "repo-1");
-    }
-
-    #[test]
-    fn the_shape_gives_back_the_record_as_it_came() {
-        let mut hs = GOOD.iter().fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(*v) }));
-        hs = hs.insert(Header::<&[u8]> { key: "x-null", value: None }).insert(Header { key: "x-empty", value: Some("") });
-        type KeyAndValue = (Option<Vec<u8>>, Option<Vec<u8>>);
-        let cases: [KeyAndValue; 3] =
-            [(Some(b"repo-1".to_vec()), Some(b"{}".to_vec())), (None, None), (Some(Vec::new()), Some(Vec::new()))];
-        for (key, payload) in cases {
-            let msg =
-                OwnedMessage::new(payload.clone(), key.clone(), "t".into(), Timestamp::NotAvailable, 0, 1, Some(hs.clone()));
-            let (event, shape) = decode_record(&msg).unwrap();
-            assert_eq!(event.key, "repo-1", "{key:?}");
-            assert_eq!((shape.key(&event), shape.payload(&event)), (key.as_deref(), payload.as_deref()));
-            let given: Vec<(String, Option<Vec<u8>>)> =
-                msg.headers().unwrap().iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect();
-            let back: Vec<(String, Option<Vec<u8>>)> =
-                shape.headers(&event).map(|(k, v)| (k.to_string(), v.map(<[u8]>::to_vec))).collect();
-            assert_eq!(back, given);
-        }
     }
 
     #[test]

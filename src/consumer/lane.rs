@@ -12,7 +12,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::{mpsc, watch};
 
@@ -21,8 +21,9 @@ use crate::compare::outcome::{Outcome, Source};
 use super::config::ConsumerConfig;
 use super::dedupe::{Claim, Dedupe};
 use super::effects::Effects;
-use super::event::{DecodeError, Event, Shape};
+use super::event::{decode_record, Event};
 use super::handler::{Decision, Handler, HandlerError};
+use super::raw::Raw;
 use super::runner::RunStats;
 use super::settle::{outcome_headers, produce_acked, settle, Done, Publishing, MAX_BACKOFF};
 
@@ -36,27 +37,14 @@ pub(super) struct Shared<H> {
     pub(super) outcomes_acked: AtomicU64,
 }
 
-/// A record handed to a lane, decoded where it was received (its topic name shared, not copied
-/// per record).
+/// A record handed to a lane, copied out where it was received; the lane decodes it.
 pub(super) struct Job {
-    pub(super) record: Record,
-    pub(super) topic: Arc<str>,
-    pub(super) partition: i32,
-    pub(super) offset: i64,
-}
-
-/// What a record turned out to be. Nearly every record is an event: boxing it would cost an
-/// allocation per record to save space on the rare undecodable one.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Record {
-    Event(Event, Shape),
-    /// Not a usable event: it is dead-lettered as it came.
-    Undecodable(OwnedMessage, DecodeError),
+    pub(super) raw: Raw,
 }
 
 impl Job {
     fn done(&self) -> Done {
-        Done { topic: self.topic.clone(), partition: self.partition, offset: self.offset }
+        Done { topic: self.raw.topic_name().clone(), partition: self.raw.partition(), offset: self.raw.offset() }
     }
 }
 
@@ -109,9 +97,9 @@ pub(super) async fn run_lane<H: Handler>(
                 Step::Publishing(publishing) => pending.push(settle(&shared, publishing, &settle_shutdown)),
                 Step::Abandon => {
                     tracing::warn!(
-                        topic = %job.topic,
-                        partition = job.partition,
-                        offset = job.offset,
+                        topic = job.raw.topic(),
+                        partition = job.raw.partition(),
+                        offset = job.raw.offset(),
                         queued = batch.as_ref().map_or(0, Vec::len) - i - 1,
                         queued_batches = jobs.len(),
                         "shutdown: record left uncommitted, with the rest of its lane"
@@ -159,9 +147,9 @@ struct Lane<H> {
 
 impl<H: Handler> Lane<H> {
     async fn process(&mut self, job: &Job, shutdown: &mut watch::Receiver<bool>) -> Step {
-        let event = match &job.record {
-            Record::Event(event, _) => event,
-            Record::Undecodable(_, e) => return self.dead_letter(job, None, &format!("undecodable record: {e}"), shutdown).await,
+        let event = match decode_record(&job.raw, job.raw.body()) {
+            Ok(event) => event,
+            Err(e) => return self.dead_letter(job, None, &format!("undecodable record: {e}"), shutdown).await,
         };
         if event.signature.as_deref() == Some("invalid") {
             // Untrusted: acting on it, or remembering its id, would let a forgery stand in for
@@ -175,7 +163,7 @@ impl<H: Handler> Lane<H> {
             self.stats.deduplicated += 1;
             return Step::Done;
         };
-        let (decision, latency_ms) = match self.decide(event).await {
+        let (decision, latency_ms) = match self.decide(&event).await {
             Ok(decided) => decided,
             Err(reason) => return self.dead_letter(job, Some(claim), &reason, shutdown).await,
         };
@@ -235,28 +223,17 @@ impl<H: Handler> Lane<H> {
     /// Writes the record as it came, plus `dlq_reason`, to its dead-letter topic; the event's id
     /// (when it has one) then counts as answered.
     async fn dead_letter(&mut self, job: &Job, claim: Option<Claim>, reason: &str, shutdown: &mut watch::Receiver<bool>) -> Step {
-        let topic = self.shared.cfg.dead_letter_topic(&job.topic);
+        let msg = &job.raw;
+        let topic = self.shared.cfg.dead_letter_topic(msg.topic());
         let event_id = claim.as_ref().map(Claim::id);
-        tracing::warn!(%topic, partition = job.partition, offset = job.offset, event_id, reason, "dead-lettering record");
+        tracing::warn!(%topic, partition = msg.partition(), offset = msg.offset(), event_id, reason, "dead-lettering record");
         // The record as it came: the same key, value and headers.
-        let (key, payload, mut headers) = match &job.record {
-            Record::Undecodable(msg, _) => {
-                let mut headers = OwnedHeaders::new_with_capacity(msg.headers().map_or(0, |h| h.count()) + 1);
-                for h in msg.headers().into_iter().flat_map(|hs| hs.iter()) {
-                    headers = headers.insert(Header { key: h.key, value: h.value });
-                }
-                (msg.key(), msg.payload(), headers)
-            }
-            Record::Event(event, shape) => {
-                let mut headers = OwnedHeaders::new_with_capacity(event.headers.len() + 1);
-                for (key, value) in shape.headers(event) {
-                    headers = headers.insert(Header { key, value });
-                }
-                (shape.key(event), shape.payload(event), headers)
-            }
-        };
+        let mut headers = OwnedHeaders::new_with_capacity(msg.headers().map_or(0, |h| h.count()) + 1);
+        for h in msg.headers().into_iter().flat_map(|hs| hs.iter()) {
+            headers = headers.insert(Header { key: h.key, value: h.value });
+        }
         headers = headers.insert(Header { key: "dlq_reason", value: Some(reason) });
-        if !produce_acked(&self.shared.producer, &self.shared.cfg, &topic, key, payload, headers, shutdown).await {
+        if !produce_acked(&self.shared.producer, &self.shared.cfg, &topic, msg.key(), msg.payload(), headers, shutdown).await {
             return Step::Abandon;
         }
         self.stats.dead_lettered += 1;

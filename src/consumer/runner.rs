@@ -18,10 +18,11 @@ use crate::publish::producer;
 
 use super::config::ConsumerConfig;
 use super::dedupe::Dedupe;
-use super::event::decode_record;
+
 use super::handler::Handler;
-use super::lane::{run_lane, Job, Record, Shared};
+use super::lane::{run_lane, Job, Shared};
 use super::offsets::Offsets;
+use super::raw::Raw;
 use super::settle::Done;
 use super::ConsumerError;
 
@@ -118,19 +119,10 @@ pub async fn run<H: Handler>(
                 while let Some(received) = next.take() {
                     match received {
                         Ok(m) => {
-                            let (topic, partition, offset) = (intern(&mut topics, m.topic()), m.partition(), m.offset());
-                            offsets.begin(&topic, partition, offset);
-                            // Decoded from librdkafka's buffer, not from a copy of the record.
-                            let (record, key) = match decode_record(&m) {
-                                Ok((event, shape)) => (Record::Event(event, shape), None),
-                                Err(e) => (Record::Undecodable(m.detach(), e), Some(partition_key(&m).to_vec())),
-                            };
-                            let key = match (&record, &key) {
-                                (Record::Event(event, _), _) => event.key.as_bytes(),
-                                (_, key) => key.as_deref().unwrap_or_default(),
-                            };
-                            let lane = crc32fast::hash(key) as usize % lanes.len();
-                            batches[lane].push(Job { record, topic, partition, offset });
+                            let topic = intern(&mut topics, m.topic());
+                            offsets.begin(&topic, m.partition(), m.offset());
+                            let lane = crc32fast::hash(partition_key(&m)) as usize % lanes.len();
+                            batches[lane].push(Job { raw: Raw::copy(&m, topic) });
                         }
                         Err(error) => tracing::warn!(%error, "consumer error"),
                     }
@@ -242,8 +234,8 @@ fn intern(topics: &mut Vec<Arc<str>>, topic: &str) -> Arc<str> {
     t
 }
 
-/// What picks a record's lane: its key, or its `ce_partitionkey` header when it has none, so the
-/// events of one key always share a lane (a decoded event's `key` is the same).
+/// What picks a record's lane: its key, or its `ce_partitionkey` header when it has none (the
+/// decoded event's `key`), so the events of one key always share a lane.
 fn partition_key(msg: &impl Message) -> &[u8] {
     match msg.key() {
         Some(k) if !k.is_empty() => k,
