@@ -34,7 +34,7 @@ pub struct ConsumerConfig {
     /// at a time over all partitions.
     pub lanes: usize,
     /// Records received and not yet done (outcome acknowledged, dead-lettered or skipped), over
-    /// all lanes, before the kit stops reading; default 1024.
+    /// all lanes, before the kit stops reading; default 256.
     pub max_in_flight: usize,
     /// Extra librdkafka settings for the consumer and producer (applied after the kit's
     /// defaults; `group.id` and `enable.auto.offset.store` cannot be overridden).
@@ -60,7 +60,7 @@ impl ConsumerConfig {
             backoff: Duration::from_millis(100),
             dedupe_capacity: 100_000,
             lanes: 16,
-            max_in_flight: 1024,
+            max_in_flight: 256,
             librdkafka: BTreeMap::new(),
         }
     }
@@ -146,7 +146,7 @@ mod tests {
         let p = ConsumerConfig::new("b:9092", "g", vec!["t".into()], "svc").producer_settings();
         assert_eq!((p["linger.ms"].as_str(), p["enable.idempotence"].as_str()), ("1", "false"));
         assert!(cfg.validate().is_ok());
-        assert_eq!((cfg.lanes, cfg.max_in_flight), (16, 1024));
+        assert_eq!((cfg.lanes, cfg.max_in_flight), (16, 256));
         for (field, problem) in [
             ("max_attempts", "max_attempts must be at least 1"),
             ("lanes", "lanes must be at least 1"),
