@@ -1,5 +1,5 @@
 //! A record copied out of librdkafka's buffer where it is received, cheaply (its key and headers
-//! into one buffer, its value into another, no UTF-8 checks), so that decoding it, which costs
+//! into one buffer, its value into another, nothing checked yet), so that decoding it, which costs
 //! many allocations, runs in the lanes, side by side, not in the one loop that receives.
 
 use std::ops::Range;
@@ -20,7 +20,7 @@ pub(super) struct Raw {
     timestamp: Timestamp,
 }
 
-/// A record's headers: names and values in one buffer.
+/// A record's headers: names and values in one buffer (the record's key too, first).
 #[derive(Clone, Debug, Default)]
 pub(super) struct RawHeaders {
     buf: Vec<u8>,
