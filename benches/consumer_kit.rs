@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
+use strangler::compare::outcome::{Outcome, Source};
 use strangler::consumer::{self, ConsumerConfig, Decision, Effects, Event, Handler, HandlerError};
 use tokio::sync::{watch, Notify};
 
@@ -139,6 +140,68 @@ async fn plain(brokers: &str, group: &str, n: usize) -> f64 {
     secs
 }
 
+/// The same work per record written by hand on rdkafka, without the kit (no lanes, dedupe,
+/// retries or dead letters): decode the event's headers, publish its outcome, store the offset
+/// once acknowledged, in order, with up to 256 outcomes pending. Seconds from the first record to
+/// the n-th acknowledgement, and to the end (offsets committed, clients closed, as `run` ends).
+async fn hand(brokers: &str, group: &str, n: usize) -> (f64, f64) {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .unwrap();
+    // The kit's producer settings, so both publish alike.
+    let mut pc = ClientConfig::new();
+    pc.set("bootstrap.servers", brokers).set("linger.ms", "1").set("message.timeout.ms", "30000");
+    for (k, v) in kit_librdkafka() {
+        pc.set(k, v);
+    }
+    let p: FutureProducer = pc.create().unwrap();
+    c.subscribe(&[TOPIC]).unwrap();
+    let (mut pending, mut first) = (std::collections::VecDeque::new(), None);
+    for _ in 0..n {
+        let m = tokio::time::timeout(WAIT, c.recv()).await.expect("hand consumer stalled").expect("recv");
+        first.get_or_insert_with(Instant::now);
+        let event = consumer::decode(&m).expect("an event");
+        let outcome = Outcome::from_response(&event.id, &event.route, Source::New, event.mode, 200, None, b"", 0.0, "bench-hand");
+        let value = serde_json::to_vec(&outcome).unwrap();
+        let record = FutureRecord::to(OUTCOMES).key(&event.id).payload(&value);
+        pending.push_back((p.send_result(record).map_err(|(e, _)| e).expect("enqueue"), m.partition(), m.offset()));
+        if pending.len() > 256 {
+            settle(pending.pop_front().unwrap(), &c).await;
+        }
+    }
+    while let Some(next) = pending.pop_front() {
+        settle(next, &c).await;
+    }
+    let secs = first.unwrap().elapsed().as_secs_f64();
+    // As the kit's `run` ends: commit what was stored, close both clients.
+    tokio::task::spawn_blocking(move || {
+        c.commit_consumer_state(CommitMode::Sync).unwrap();
+        drop((c, p));
+    })
+    .await
+    .unwrap();
+    (secs, first.unwrap().elapsed().as_secs_f64())
+}
+
+async fn settle((delivery, partition, offset): (DeliveryFuture, i32, i64), c: &StreamConsumer) {
+    delivery.await.unwrap().map_err(|(e, _)| e).expect("outcome delivered");
+    c.store_offset(TOPIC, partition, offset + 1).unwrap();
+}
+
+/// BENCH_KIT_LIBRDKAFKA="k=v,k=v": extra librdkafka settings for the kit's clients (and the
+/// hand-written consumer's producer).
+fn kit_librdkafka() -> Vec<(String, String)> {
+    let all = std::env::var("BENCH_KIT_LIBRDKAFKA").unwrap_or_default();
+    all.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).expect("BENCH_KIT_LIBRDKAFKA is k=v,k=v"))
+        .collect()
+}
+
 /// Answers 200 to everything; notes when it saw the first event and how many it saw.
 struct Trivial {
     first: Mutex<Option<Instant>>,
@@ -170,11 +233,7 @@ async fn kit(brokers: &str, group: &str, n: usize, lanes: Option<usize>) -> (f64
     if let Some(m) = std::env::var("BENCH_MAX_IN_FLIGHT").ok().and_then(|s| s.parse().ok()) {
         cfg.max_in_flight = m;
     }
-    // BENCH_KIT_LIBRDKAFKA="k=v,k=v": extra librdkafka settings for the kit's clients.
-    for kv in std::env::var("BENCH_KIT_LIBRDKAFKA").unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
-        let (k, v) = kv.split_once('=').expect("BENCH_KIT_LIBRDKAFKA is k=v,k=v");
-        cfg.librdkafka.insert(k.into(), v.into());
-    }
+    cfg.librdkafka.extend(kit_librdkafka());
     let all = Arc::new(Notify::new());
     let handler = Arc::new(Trivial { first: Mutex::new(None), calls: AtomicU64::new(0), all: all.clone(), n: n as u64 });
     let (stop, shutdown) = watch::channel(false);
@@ -195,6 +254,26 @@ impl Handler for SharedTrivial {
     async fn handle(&self, event: &Event, effects: &Effects) -> Result<Decision, HandlerError> {
         self.0.handle(event, effects).await
     }
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat` (every
+/// thread, live or exited), in clock ticks of 10 ms.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU µs per record spent by this process and by the broker while `f` ran.
+async fn measured<T>(tansu: &Tansu, n: usize, f: impl std::future::Future<Output = T>) -> (T, f64, f64) {
+    let broker = tansu.child.id().to_string();
+    let (me0, b0) = (cpu_secs("self"), cpu_secs(&broker));
+    let out = f.await;
+    let (me, b) = (cpu_secs("self") - me0, cpu_secs(&broker) - b0);
+    (out, me * 1e6 / n as f64, b * 1e6 / n as f64)
 }
 
 fn env(name: &str, default: usize) -> usize {
@@ -224,11 +303,17 @@ async fn main() {
         lanes.map_or("default".into(), |l: usize| l.to_string())
     );
     println!("kit rec/s to its n-th handler call, and to the end of its run (all acknowledged, committed, closed)");
-    println!("round  plain rec/s  kit rec/s  kit/plain  kit to end  kit to end/plain");
+    println!("CPU µs/record: this process (client) and the broker, over each side's whole run, start-up included");
+    println!("hand: the kit's work per record written by hand on rdkafka (decode, publish the outcome, store the offset once acknowledged)");
+    println!("round  plain rec/s  kit rec/s  kit/plain  kit to end  kit to end/plain  hand rec/s  hand to end  kit to end/hand to end  cpu client+broker: plain  hand  kit");
     for round in 1..=rounds {
-        let p = plain(&tansu.brokers, &format!("plain-{round}"), n).await;
-        let (k, end) = kit(&tansu.brokers, &format!("kit-{round}"), n, lanes).await;
-        let (pr, kr, er) = (n as f64 / p, n as f64 / k, n as f64 / end);
-        println!("{round:>5} {pr:>12.0} {kr:>10.0} {:>9.2}x {er:>11.0} {:>16.2}x", kr / pr, er / pr);
+        let (p, pc, pb) = measured(&tansu, n, plain(&tansu.brokers, &format!("plain-{round}"), n)).await;
+        let ((h, hend), hc, hb) = measured(&tansu, n, hand(&tansu.brokers, &format!("hand-{round}"), n)).await;
+        let ((k, end), kc, kb) = measured(&tansu, n, kit(&tansu.brokers, &format!("kit-{round}"), n, lanes)).await;
+        let (pr, kr, er, hr, hr_end) = (n as f64 / p, n as f64 / k, n as f64 / end, n as f64 / h, n as f64 / hend);
+        let (kp, ep, eh) = (kr / pr, er / pr, er / hr_end);
+        println!(
+            "{round:>5} {pr:>12.0} {kr:>10.0} {kp:>9.2}x {er:>11.0} {ep:>16.2}x {hr:>11.0} {hr_end:>11.0} {eh:>15.2}x   {pc:.1}+{pb:.1}  {hc:.1}+{hb:.1}  {kc:.1}+{kb:.1}"
+        );
     }
 }

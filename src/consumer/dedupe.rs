@@ -14,18 +14,19 @@ pub(super) struct Dedupe {
 }
 
 struct Inner {
-    seen: HashSet<String>,
-    order: VecDeque<String>,
+    seen: HashSet<Arc<str>>,
+    order: VecDeque<Arc<str>>,
     capacity: usize,
-    /// Ids claimed by a lane; the sender drops when the claim ends, waking whoever waits.
-    claimed: HashMap<String, watch::Sender<()>>,
+    /// Ids claimed by a lane; once another lane waits for one, a sender that drops when the claim
+    /// ends, waking whoever waits (none is made for the usual claim nobody waits for).
+    claimed: HashMap<Arc<str>, Option<watch::Sender<()>>>,
 }
 
 /// A lane's exclusive hold on an event id. Dropped without [`Claim::answered`], the id is free
 /// again (the event was not answered: its record is left for redelivery).
 pub(super) struct Claim {
     dedupe: Arc<Dedupe>,
-    id: String,
+    id: Arc<str>,
     answered: bool,
 }
 
@@ -44,11 +45,12 @@ impl Dedupe {
                 if inner.seen.contains(id) {
                     return None;
                 }
-                match inner.claimed.get(id) {
-                    Some(holder) => holder.subscribe(),
+                match inner.claimed.get_mut(id) {
+                    Some(holder) => holder.get_or_insert_with(|| watch::channel(()).0).subscribe(),
                     None => {
-                        inner.claimed.insert(id.to_string(), watch::channel(()).0);
-                        return Some(Claim { dedupe: self.clone(), id: id.to_string(), answered: false });
+                        let id: Arc<str> = id.into();
+                        inner.claimed.insert(id.clone(), None);
+                        return Some(Claim { dedupe: self.clone(), id, answered: false });
                     }
                 }
             };
@@ -82,16 +84,18 @@ impl Drop for Claim {
         if self.answered {
             inner.remember(&self.id);
         }
-        inner.claimed.remove(&self.id);
+        let waiters = inner.claimed.remove(&self.id);
+        drop(inner);
+        drop(waiters);
     }
 }
 
 impl Inner {
-    fn remember(&mut self, id: &str) {
-        if self.capacity == 0 || !self.seen.insert(id.to_string()) {
+    fn remember(&mut self, id: &Arc<str>) {
+        if self.capacity == 0 || !self.seen.insert(id.clone()) {
             return;
         }
-        self.order.push_back(id.to_string());
+        self.order.push_back(id.clone());
         if self.order.len() > self.capacity {
             if let Some(oldest) = self.order.pop_front() {
                 self.seen.remove(&oldest);
@@ -105,7 +109,7 @@ mod tests {
     use super::*;
 
     fn answer(d: &Arc<Dedupe>, id: &str) {
-        d.lock().remember(id);
+        d.lock().remember(&id.into());
     }
 
     #[tokio::test]

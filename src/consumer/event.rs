@@ -80,8 +80,14 @@ pub enum DecodeError {
 /// Decodes a Kafka record carrying one of strangler's events. Never panics: any record that does
 /// not follow the protocol is an error naming what is wrong.
 pub fn decode(msg: &impl Message) -> Result<Event, DecodeError> {
+    decode_record(msg, Bytes::copy_from_slice(msg.payload().unwrap_or_default()))
+}
+
+/// [`decode`], with the record's value already copied out as `body`.
+pub(super) fn decode_record(msg: &impl Message, body: Bytes) -> Result<Event, DecodeError> {
     let mut headers = Vec::new();
     if let Some(hs) = msg.headers() {
+        headers.reserve(hs.count());
         for h in hs.iter() {
             let value = std::str::from_utf8(h.value.unwrap_or_default()).map_err(|_| DecodeError::NotUtf8(h.key.to_string()))?;
             headers.push((h.key.to_string(), value.to_string()));
@@ -91,11 +97,15 @@ pub fn decode(msg: &impl Message) -> Result<Event, DecodeError> {
     let required = |name: &'static str| optional(name).ok_or(DecodeError::MissingHeader(name));
 
     let id = required("ce_id")?;
-    let spec = required("ce_specversion")?;
-    if spec.split('.').next() != Some("1") {
-        return Err(DecodeError::BadValue { header: "ce_specversion", value: spec });
+    let spec = headers.iter().find(|(k, _)| k == "ce_specversion").map(|(_, v)| v.as_str()).unwrap_or_default();
+    if spec.is_empty() {
+        return Err(DecodeError::MissingHeader("ce_specversion"));
     }
-    let mode = match required("ce_stranglermode")?.as_str() {
+    if spec.split('.').next() != Some("1") {
+        return Err(DecodeError::BadValue { header: "ce_specversion", value: spec.to_string() });
+    }
+    let mode = match headers.iter().find(|(k, _)| k == "ce_stranglermode").map(|(_, v)| v.as_str()).unwrap_or_default() {
+        "" => return Err(DecodeError::MissingHeader("ce_stranglermode")),
         "shadow" => EventMode::Shadow,
         "live" => EventMode::Live,
         other => return Err(DecodeError::BadValue { header: "ce_stranglermode", value: other.to_string() }),
@@ -116,7 +126,7 @@ pub fn decode(msg: &impl Message) -> Result<Event, DecodeError> {
         subject: optional("ce_subject"),
         content_type: optional("content-type"),
         signature: optional("ce_stranglersignature"),
-        body: Bytes::copy_from_slice(msg.payload().unwrap_or_default()),
+        body,
         topic: msg.topic().to_string(),
         partition: msg.partition(),
         offset: msg.offset(),

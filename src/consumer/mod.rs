@@ -11,8 +11,8 @@
 //! 3. call the handler with retries and exponential backoff; side effects go through
 //!    [`Effects::perform`], which runs them only for `live` events (the shadow guarantee);
 //! 4. publish the [`Outcome`](crate::compare::outcome::Outcome) keyed by event id; the lane goes on
-//!    to its next record while a task awaits the broker's acknowledgement, retrying until it is
-//!    acknowledged;
+//!    to its next record while the broker's acknowledgement is awaited beside it (in the lane's
+//!    own task, many at once), retrying until it is acknowledged;
 //! 5. only then count the record done (its id answered, its offset storable). A handler that keeps failing sends the record to
 //!    `<topic>.dlq` with a `dlq_reason` header instead, and no outcome.
 //!
@@ -51,7 +51,9 @@ pub mod event;
 pub mod handler;
 mod lane;
 mod offsets;
+mod raw;
 pub mod runner;
+mod settle;
 
 pub use config::ConsumerConfig;
 pub use effects::Effects;

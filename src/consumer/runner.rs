@@ -7,19 +7,23 @@ use std::ops::AddAssign;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use crate::publish::producer;
 
 use super::config::ConsumerConfig;
 use super::dedupe::Dedupe;
+
 use super::handler::Handler;
-use super::lane::{run_lane, Done, Job, Shared};
+use super::lane::{run_lane, Job, Shared};
 use super::offsets::Offsets;
+use super::raw::Raw;
+use super::settle::Done;
 use super::ConsumerError;
 
 /// What one [`run`] did.
@@ -79,10 +83,9 @@ pub async fn run<H: Handler>(
     consumer.subscribe(&topics).map_err(kafka("subscribe"))?;
     tracing::info!(group = %cfg.group_id, ?topics, service = %cfg.service_name, lanes = cfg.lanes, "consumer kit running");
 
-    let permits = Arc::new(Semaphore::new(cfg.max_in_flight));
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Done>>();
     let dedupe = Dedupe::new(cfg.dedupe_capacity);
-    let shared = Arc::new(Shared { dedupe, handler: Arc::new(handler), producer, cfg, outcomes_acked: AtomicU64::new(0) });
+    let shared = Arc::new(Shared { dedupe, handler, producer, cfg, outcomes_acked: AtomicU64::new(0) });
     let (lanes, tasks): (Vec<_>, Vec<_>) = (0..shared.cfg.lanes)
         .map(|_| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -91,38 +94,60 @@ pub async fn run<H: Handler>(
         .unzip();
     drop(done_tx);
 
+    let max_in_flight = shared.cfg.max_in_flight;
     let mut offsets = Offsets::default();
-    let mut permit: Option<OwnedSemaphorePermit> = None;
+    let mut topics: Vec<Arc<str>> = Vec::new();
+    let mut batches: Vec<Vec<Job>> = (0..lanes.len()).map(|_| Vec::new()).collect();
     loop {
         tokio::select! {
             biased;
             _ = stopped(&mut shutdown) => break,
-            Some(done) = done_rx.recv() => store(&consumer, &mut offsets, &done),
-            // Backpressure: a record is received only with room for it in flight.
-            acquired = permits.clone().acquire_owned(), if permit.is_none() => {
-                permit = Some(acquired.expect("the semaphore is never closed"));
+            Some(done) = done_rx.recv() => {
+                let mut moved = Moved::default();
+                finish(&mut offsets, &mut moved, done);
+                while let Ok(done) = done_rx.try_recv() {
+                    finish(&mut offsets, &mut moved, done);
+                }
+                moved.store(&consumer);
             }
-            received = consumer.recv(), if permit.is_some() => match received {
-                Ok(m) => {
-                    let msg = m.detach();
-                    offsets.begin(msg.topic(), msg.partition(), msg.offset());
-                    let job = Job { _permit: permit.take().expect("guarded"), msg };
-                    let lane = lane_of(&job.msg, lanes.len());
-                    if lanes[lane].send(job).is_err() {
-                        tracing::error!(lane, "consumer lane gone; record left for redelivery");
+            // Backpressure: a record is received only with room for it in flight.
+            received = consumer.recv(), if offsets.in_flight() < max_in_flight => {
+                // Whatever else librdkafka already holds comes in the same turn, so each lane
+                // wakes once for a batch of records.
+                let mut next = Some(received);
+                let mut burst = 0;
+                while let Some(received) = next.take() {
+                    match received {
+                        Ok(m) => {
+                            let topic = intern(&mut topics, m.topic());
+                            offsets.begin(&topic, m.partition(), m.offset());
+                            let lane = crc32fast::hash(partition_key(&m)) as usize % lanes.len();
+                            batches[lane].push(Job { raw: Raw::copy(&m, topic) });
+                        }
+                        Err(error) => tracing::warn!(%error, "consumer error"),
+                    }
+                    burst += 1;
+                    if burst < MAX_BURST && offsets.in_flight() < max_in_flight {
+                        next = consumer.recv().now_or_never();
                     }
                 }
-                Err(error) => tracing::warn!(%error, "consumer error"),
-            },
+                for (lane, batch) in batches.iter_mut().enumerate().filter(|(_, b)| !b.is_empty()) {
+                    if lanes[lane].send(std::mem::take(batch)).is_err() {
+                        tracing::error!(lane, "consumer lane gone; records left for redelivery");
+                    }
+                }
+            }
         }
     }
 
     // Finish what the lanes hold: no more records come, each lane empties its queue, and every
     // outcome on its way is acknowledged (or, on a failed write, abandoned at the stop).
     drop(lanes);
+    let mut moved = Moved::default();
     while let Some(done) = done_rx.recv().await {
-        store(&consumer, &mut offsets, &done);
+        finish(&mut offsets, &mut moved, done);
     }
+    moved.store(&consumer);
     let mut stats = RunStats { outcomes_published: shared.outcomes_acked.load(Ordering::Relaxed), ..RunStats::default() };
     for task in tasks {
         match task.await {
@@ -159,27 +184,63 @@ pub(super) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Marks a record done and stores its partition's position if it moved.
-fn store(consumer: &StreamConsumer, offsets: &mut Offsets, done: &Done) {
-    let Some(position) = offsets.finish(&done.topic, done.partition, done.offset) else { return };
-    let mut tpl = TopicPartitionList::with_capacity(1);
-    let stored = tpl
-        .add_partition_offset(&done.topic, done.partition, Offset::Offset(position))
-        .and_then(|()| consumer.store_offsets(&tpl));
-    if let Err(error) = stored {
-        // The partition was revoked meanwhile: its new owner gets the unfinished records again.
-        tracing::warn!(%error, topic = %done.topic, partition = done.partition, position, "offset not stored");
+/// At most this many records are taken from librdkafka in one turn of the loop.
+const MAX_BURST: usize = 512;
+
+/// Partitions whose storable position moved, with the position.
+#[derive(Default)]
+struct Moved(Vec<(Arc<str>, i32, i64)>);
+
+impl Moved {
+    /// Stores the positions that moved, in one call.
+    fn store(self, consumer: &StreamConsumer) {
+        if self.0.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::with_capacity(self.0.len());
+        for (topic, partition, position) in &self.0 {
+            if let Err(error) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*position)) {
+                tracing::warn!(%error, %topic, partition, position, "offset not stored");
+            }
+        }
+        if let Err(error) = consumer.store_offsets(&tpl) {
+            // A partition was revoked meanwhile: its new owner gets the unfinished records again.
+            tracing::warn!(%error, "offsets not stored");
+        }
+        for e in tpl.elements().iter().filter(|e| e.error().is_err()) {
+            tracing::warn!(error = ?e.error(), topic = e.topic(), partition = e.partition(), "offset not stored");
+        }
     }
 }
 
-/// The lane of a record: a hash of its key (the `ce_partitionkey` header when the record has
-/// none), so the events of one key always share a lane.
-fn lane_of(msg: &OwnedMessage, lanes: usize) -> usize {
-    let key = match msg.key() {
+/// Marks records done, noting each partition's storable position when it moved.
+fn finish(offsets: &mut Offsets, moved: &mut Moved, done: Vec<Done>) {
+    for d in done {
+        let Some(position) = offsets.finish(&d.topic, d.partition, d.offset) else { continue };
+        match moved.0.iter_mut().find(|(t, p, _)| *p == d.partition && **t == *d.topic) {
+            Some(entry) => entry.2 = position,
+            None => moved.0.push((d.topic, d.partition, position)),
+        }
+    }
+}
+
+/// The shared name of `topic` (one allocation per topic, not per record).
+fn intern(topics: &mut Vec<Arc<str>>, topic: &str) -> Arc<str> {
+    if let Some(t) = topics.iter().find(|t| ***t == *topic) {
+        return t.clone();
+    }
+    let t: Arc<str> = topic.into();
+    topics.push(t.clone());
+    t
+}
+
+/// What picks a record's lane: its key, or its `ce_partitionkey` header when it has none (the
+/// decoded event's `key`), so the events of one key always share a lane.
+fn partition_key(msg: &impl Message) -> &[u8] {
+    match msg.key() {
         Some(k) if !k.is_empty() => k,
         _ => {
             msg.headers().and_then(|hs| hs.iter().find(|h| h.key == "ce_partitionkey")).and_then(|h| h.value).unwrap_or_default()
         }
-    };
-    crc32fast::hash(key) as usize % lanes
+    }
 }

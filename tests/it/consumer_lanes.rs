@@ -12,19 +12,22 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use strangler::consumer::{ConsumerConfig, Decision, Effects, Event, Handler, HandlerError};
+use strangler::consumer::{self, ConsumerConfig, Decision, Effects, Event, Handler, HandlerError};
+use tokio::sync::watch;
 
 use crate::consumer_kit::{broker, config, event, outcomes, produce, start, Record, TOPIC, WAIT};
 use crate::harness::eventually;
 use crate::support::{create_topic, Tansu};
 
 /// Records every call as (key, seq); holds the first call of `hold_key` until an event of
-/// another key has been handled, which only lanes running side by side allow.
+/// another key has been handled, which only lanes running side by side allow; with a `gate`
+/// `(k, open)`, holds every call after the k-th until `open` turns true.
 #[derive(Default)]
 struct Recorder {
     calls: Mutex<Vec<(String, String, u64)>>,
     hold_key: Option<String>,
     held_until_other: AtomicBool,
+    gate: Option<(usize, watch::Receiver<bool>)>,
 }
 
 impl Recorder {
@@ -52,12 +55,17 @@ struct Shared(Arc<Recorder>);
 impl Handler for Shared {
     async fn handle(&self, event: &Event, _effects: &Effects) -> Result<Decision, HandlerError> {
         let seq = event.json::<serde_json::Value>()?["seq"].as_u64().unwrap_or(0);
-        let first = {
+        let (first, count) = {
             let mut calls = self.0.calls.lock().unwrap();
             let first = !calls.iter().any(|(_, k, _)| *k == event.key);
             calls.push((event.id.clone(), event.key.clone(), seq));
-            first
+            (first, calls.len())
         };
+        if let Some((after, open)) = &self.0.gate {
+            if count > *after {
+                let _ = open.clone().wait_for(|open| *open).await;
+            }
+        }
         if first && self.0.hold_key.as_deref() == Some(event.key.as_str()) {
             let other = self.0.wait_for(|_, k| k != event.key).await;
             self.0.held_until_other.store(other, Ordering::SeqCst);
@@ -160,16 +168,22 @@ async fn a_stop_with_records_in_flight_then_a_restart_answers_every_event_once()
     produce_one_by_one(&tansu.brokers, &records).await;
 
     // Stop once a third is handled: the kit then holds up to `max_in_flight` received records in
-    // its lanes; it finishes them, stores offsets below the lowest unfinished, and commits.
-    let first = Shared::default();
-    let kit = start(with_lanes(&tansu, "lanes-restart", 8), first.clone());
+    // its lanes; it finishes them, stores offsets below the lowest unfinished, and commits. The
+    // handler holds every call after the third until the stop is requested, so a kit faster than
+    // this test's polling cannot have handled everything by then.
+    let (open, gate) = watch::channel(false);
+    let first = Shared(Arc::new(Recorder { gate: Some((n / 3, gate)), ..Recorder::default() }));
+    let (stop, shutdown) = watch::channel(false);
+    let kit = tokio::spawn(consumer::run(with_lanes(&tansu, "lanes-restart", 8), first.clone(), shutdown));
     let third = eventually(WAIT, || {
         let done = first.0.count() >= n / 3;
         async move { done }
     })
     .await;
     assert!(third, "first run handled {} of {}", first.0.count(), n / 3);
-    let before = kit.stop().await;
+    stop.send(true).expect("kit still listening");
+    open.send(true).expect("handler still holds the gate");
+    let before = tokio::time::timeout(WAIT, kit).await.expect("kit stops in time").expect("kit task").expect("kit run");
     assert!(before.handled < n as u64, "the first run should stop mid-stream (handled {})", before.handled);
 
     let second = Shared::default();
