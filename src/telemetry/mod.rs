@@ -6,12 +6,16 @@
 pub mod control;
 pub mod logging;
 pub mod readiness;
+pub mod route;
 mod zero;
 
 pub use control::ControlMetrics;
+pub use route::{ByRoute, RouteMetrics};
+
+use std::sync::Arc;
 
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Route label for requests that matched no route and passed straight through.
@@ -31,6 +35,8 @@ pub struct Metrics {
     pub routing: RoutingMetrics,
     pub compare: CompareMetrics,
     pub control: ControlMetrics,
+    /// Each route's request-path handles, resolved once per route.
+    pub routes: Arc<ByRoute>,
 }
 
 /// Ownership decisions and the new path.
@@ -81,15 +87,6 @@ pub struct IngressMetrics {
     pub latency: HistogramVec,
     /// `strangler_body_budget_exhausted_total{route}`: matched requests refused for the body budget.
     pub budget_exhausted: IntCounterVec,
-    /// `latency` of `_unmatched`, resolved once: most passthrough traffic is unmatched.
-    unmatched_latency: Histogram,
-}
-
-impl IngressMetrics {
-    /// Observes one request's time on `route`'s `strangler_request_duration_seconds`.
-    pub fn observe_latency(&self, route: &str, seconds: f64) {
-        observe(&self.latency, &self.unmatched_latency, route, seconds);
-    }
 }
 
 /// Signature verification.
@@ -106,24 +103,6 @@ pub struct LegacyMetrics {
     pub latency: HistogramVec,
     /// `strangler_legacy_errors_total{route,reason}`: connect failures and timeouts.
     pub errors: IntCounterVec,
-    /// `latency` of `_unmatched`, resolved once.
-    unmatched_latency: Histogram,
-}
-
-impl LegacyMetrics {
-    /// Observes one monolith call's time on `route`'s `strangler_legacy_duration_seconds`.
-    pub fn observe_latency(&self, route: &str, seconds: f64) {
-        observe(&self.latency, &self.unmatched_latency, route, seconds);
-    }
-}
-
-/// `seconds` into `route`'s series of `vec`; `_unmatched`'s without a lookup by label.
-fn observe(vec: &HistogramVec, unmatched: &Histogram, route: &str, seconds: f64) {
-    if route == UNMATCHED {
-        unmatched.observe(seconds);
-    } else {
-        vec.with_label_values(&[route]).observe(seconds);
-    }
 }
 
 /// The Kafka producer.
@@ -188,7 +167,6 @@ impl Metrics {
                 "Requests answered, by route, status and outcome.",
                 &["route", "status", "outcome"],
             )?,
-            unmatched_latency: request_latency.with_label_values(&[UNMATCHED]),
             latency: request_latency,
             budget_exhausted: counter(
                 "strangler_body_budget_exhausted_total",
@@ -204,7 +182,6 @@ impl Metrics {
             )?,
         };
         let legacy = LegacyMetrics {
-            unmatched_latency: legacy_latency.with_label_values(&[UNMATCHED]),
             latency: legacy_latency,
             errors: counter(
                 "strangler_legacy_errors_total",
@@ -343,7 +320,8 @@ impl Metrics {
             )?,
         };
         let control = ControlMetrics::new(&registry)?;
-        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control })
+        let routes = Arc::new(ByRoute::new(route::Vecs::new(&ingress, &legacy, &verify, &routing)));
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes })
     }
 
     /// The Prometheus text exposition of every metric.
