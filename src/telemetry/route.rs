@@ -126,9 +126,9 @@ impl RouteMetrics {
         let counter = self.vecs.requests.with_label_values(&[&self.name, status.as_str(), outcome]);
         counter.inc();
         let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
-        let cached = self.answers.load();
-        if cached.len() < CACHED_ANSWERS && !cached.iter().any(|(s, o, _)| *s == status && *o == outcome) {
-            let mut more = Vec::clone(&cached);
+        // A copy, so no read guard is held across the store.
+        let mut more = Vec::clone(&self.answers.load());
+        if more.len() < CACHED_ANSWERS && !more.iter().any(|(s, o, _)| *s == status && *o == outcome) {
             more.push((status, outcome, counter));
             self.answers.store(Arc::new(more));
         }
