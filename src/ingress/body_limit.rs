@@ -32,7 +32,7 @@ use tokio::time::Sleep;
 use tower::{Layer, Service};
 
 use super::error::ProxyError;
-use super::{Body, Outcome, REQUEST_ID, UNROUTED};
+use super::{Body, Outcome, RouteTag, REQUEST_ID};
 use crate::BoxError;
 
 #[derive(Clone)]
@@ -78,7 +78,7 @@ where
         let declared =
             req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.limit as u64) {
-            return Either::Right(ready(Ok(ProxyError::BodyTooLarge(self.limit).into_response(UNROUTED, id.as_ref()))));
+            return Either::Right(ready(Ok(ProxyError::BodyTooLarge(self.limit).into_response(RouteTag::Unrouted, id.as_ref()))));
         }
         let fault = Arc::new(OnceLock::new());
         let (limit, read_timeout, watch) = (self.limit, self.read_timeout, fault.clone());
@@ -196,10 +196,10 @@ where
             Fault::TimedOut => ProxyError::BodyTimeout(*this.read_timeout),
             Fault::Failed(why) => ProxyError::BodyRead(why.clone()),
         };
-        let route = resp.extensions().get::<Outcome>().map_or(UNROUTED.into(), |o| o.route.clone());
+        let route = resp.extensions().get::<Outcome>().map_or(RouteTag::Unrouted, |o| o.route.clone());
         if error.status() != resp.status() {
-            tracing::debug!(%route, status = %resp.status(), error = %error, "request body failed: answering its fault instead");
+            tracing::debug!(route = route.label(), status = %resp.status(), error = %error, "request body failed: answering its fault instead");
         }
-        Poll::Ready(Ok(error.into_response(&route, this.request_id.as_ref())))
+        Poll::Ready(Ok(error.into_response(route, this.request_id.as_ref())))
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::{Body, Outcome};
+use super::{Body, Outcome, RouteTag};
 use crate::legacy::LegacyError;
 use crate::verify::VerifyError;
 
@@ -107,7 +107,7 @@ impl ProxyError {
     }
 
     /// The JSON answer, tagged with `route` for the metrics layer.
-    pub fn into_response(self, route: &str, request_id: Option<&HeaderValue>) -> Response<Body> {
+    pub fn into_response(self, route: RouteTag, request_id: Option<&HeaderValue>) -> Response<Body> {
         let body = serde_json::json!({
             "error": {
                 "code": self.code(),
@@ -152,7 +152,7 @@ impl ProxyError {
             }
             _ => {}
         }
-        resp.extensions_mut().insert(Outcome { route: route.to_owned().into(), outcome: self.code() });
+        resp.extensions_mut().insert(Outcome { route, outcome: self.code() });
         resp
     }
 }

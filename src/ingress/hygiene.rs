@@ -13,7 +13,7 @@ use http::{header, HeaderMap, HeaderName, Method, Request, Response, Version};
 use tower::{Layer, Service};
 
 use super::error::{HostProblem, ProxyError};
-use super::{Body, REQUEST_ID, UNROUTED};
+use super::{Body, RouteTag, REQUEST_ID};
 
 /// The longest client `X-Request-Id` adopted.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -135,7 +135,7 @@ where
         if let Some(e) = refusal(&req) {
             tracing::info!(method = %req.method(), error = %e, "request head refused");
             let id = req.headers().get(REQUEST_ID);
-            return Either::Right(ready(Ok(e.into_response(UNROUTED, id))));
+            return Either::Right(ready(Ok(e.into_response(RouteTag::Unrouted, id))));
         }
         if !self.underscores {
             let dropped = drop_underscored(req.headers_mut());

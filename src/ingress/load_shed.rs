@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
 use super::error::ProxyError;
-use super::{Body, REQUEST_ID, UNROUTED};
+use super::{Body, RouteTag, REQUEST_ID};
 
 #[derive(Clone)]
 pub struct LoadShedLayer {
@@ -67,7 +67,7 @@ where
             Err(_) => {
                 self.shed.inc();
                 let id = req.headers().get(REQUEST_ID);
-                Either::Right(ready(Ok(ProxyError::Overloaded.into_response(UNROUTED, id))))
+                Either::Right(ready(Ok(ProxyError::Overloaded.into_response(RouteTag::Unrouted, id))))
             }
         }
     }

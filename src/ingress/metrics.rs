@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use prometheus::{IntCounter, Registry};
 use tower::{Layer, Service};
 
-use super::{Body, Outcome, UNROUTED};
+use super::{Body, Outcome, RouteTag, UNROUTED};
 use crate::telemetry::IngressMetrics;
 
 #[derive(Clone)]
@@ -76,13 +76,20 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(resp) = std::task::ready!(this.inner.poll(cx));
-        let (route, outcome) = match resp.extensions().get::<Outcome>() {
-            Some(o) => (o.route.as_ref(), o.outcome),
-            None => (UNROUTED, "answered"),
-        };
+        let seconds = this.start.elapsed().as_secs_f64();
         let status = resp.status();
-        this.metrics.requests.with_label_values(&[route, status.as_str(), outcome]).inc();
-        this.metrics.observe_latency(route, this.start.elapsed().as_secs_f64());
+        match resp.extensions().get::<Outcome>() {
+            // A routed answer counts on its route's handles, resolved when the route first answered.
+            Some(Outcome { route: RouteTag::Route(route), outcome }) => {
+                route.answered(status, outcome);
+                route.latency.observe(seconds);
+            }
+            unrouted => {
+                let outcome = unrouted.map_or("answered", |o| o.outcome);
+                this.metrics.requests.with_label_values(&[UNROUTED, status.as_str(), outcome]).inc();
+                this.metrics.latency.with_label_values(&[UNROUTED]).observe(seconds);
+            }
+        }
         Poll::Ready(Ok(resp))
     }
 }

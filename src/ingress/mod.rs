@@ -21,7 +21,6 @@ pub mod proxy;
 pub mod stack;
 pub mod timeout;
 
-use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +38,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tower::{Service, ServiceExt};
 
+use crate::telemetry::RouteMetrics;
+
 /// The body type between layers and toward the monolith.
 pub type Body = BoxBody<Bytes, crate::BoxError>;
 
@@ -55,10 +56,27 @@ pub struct ConnInfo {
 }
 
 /// Tags a response with its route and outcome for the metrics layer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Outcome {
-    pub route: Cow<'static, str>,
+    pub route: RouteTag,
     pub outcome: &'static str,
+}
+
+/// The route an answer is counted on: its handles, or `_unrouted` (answered before routing).
+#[derive(Clone)]
+pub enum RouteTag {
+    Unrouted,
+    Route(Arc<RouteMetrics>),
+}
+
+impl RouteTag {
+    /// The route label.
+    pub fn label(&self) -> &str {
+        match self {
+            RouteTag::Unrouted => UNROUTED,
+            RouteTag::Route(m) => &m.name,
+        }
+    }
 }
 
 /// Connection-level settings.

@@ -7,6 +7,7 @@
 //! never answered (`live_missing`) from one it did.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -14,15 +15,17 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use super::error::ProxyError;
 use super::proxy::Proxy;
-use super::{full, Body, Outcome as Tag};
+use super::{full, Body, Outcome as Tag, RouteTag};
 use crate::compare::outcome::{BodyEncoding, EventMode, Outcome, Source};
 use crate::event::CanonicalEvent;
 use crate::route::{OnPublishFailure, OnTimeout, Route};
+use crate::telemetry::RouteMetrics;
 
 impl Proxy {
     pub(super) async fn new_owned(
         &self,
         route: &Route,
+        handles: &Arc<RouteMetrics>,
         req: Request<Bytes>,
         event: CanonicalEvent,
         peer: SocketAddr,
@@ -30,7 +33,7 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         if !first {
             // Already on Kafka: the new service handles it once; the sender gets the static answer.
-            return Ok(static_answer(route, "duplicate").into_response(route));
+            return Ok(static_answer(route, "duplicate").into_response(handles));
         }
         let start = Instant::now();
         let policy = &route.new_path;
@@ -46,8 +49,8 @@ impl Proxy {
             return match policy.on_publish_failure {
                 OnPublishFailure::Legacy => {
                     // The assignment falls back: the monolith handles this one as before.
-                    self.metrics.routing.fallbacks.with_label_values(&[&route.name, reason.as_str()]).inc();
-                    self.forward(&route.name, &route.upstream, req.map(full), peer).await
+                    handles.fell_back(reason);
+                    self.forward(handles, &route.upstream, req.map(full), peer).await
                 }
                 OnPublishFailure::Reject => Err(ProxyError::PublishFailed),
             };
@@ -57,7 +60,7 @@ impl Proxy {
             Some((limit, wait)) => match wait.wait(limit).await {
                 Some(outcome) => outcome_answer(&outcome),
                 None => {
-                    self.metrics.routing.outcome_timeouts.with_label_values(&[&route.name]).inc();
+                    handles.outcome_timed_out();
                     match policy.on_timeout {
                         OnTimeout::Static => static_answer(route, "outcome_timeout"),
                         OnTimeout::GatewayTimeout => {
@@ -80,7 +83,7 @@ impl Proxy {
         };
         let content_type = answer.content_type.to_str().ok();
         self.send_live_record(route, &event.id, answer.status, content_type, &answer.body, start);
-        Ok(answer.into_response(route))
+        Ok(answer.into_response(handles))
     }
 
     /// strangler's record of what it answered for a live event the new path took.
@@ -118,11 +121,11 @@ struct Answer {
 }
 
 impl Answer {
-    fn into_response(self, route: &Route) -> Response<Body> {
+    fn into_response(self, route: &Arc<RouteMetrics>) -> Response<Body> {
         let mut resp = Response::new(full(self.body));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(header::CONTENT_TYPE, self.content_type);
-        resp.extensions_mut().insert(Tag { route: route.name.clone().into(), outcome: self.tag });
+        resp.extensions_mut().insert(Tag { route: RouteTag::Route(route.clone()), outcome: self.tag });
         resp
     }
 }

@@ -19,7 +19,7 @@ use tower::Service;
 use super::body_budget::{BodyBudget, Reservation};
 use super::captured::{Captured, Done};
 use super::error::ProxyError;
-use super::{full, Body, ConnInfo, Outcome as Tag, REQUEST_ID};
+use super::{full, Body, ConnInfo, Outcome as Tag, RouteTag, REQUEST_ID};
 use crate::compare::outcome::{Answer, EventMode, Outcome, Source};
 use crate::compare::waiters::Waiters;
 use crate::control::state::{DialState, Dials};
@@ -28,7 +28,7 @@ use crate::legacy::LegacyClient;
 use crate::publish::{EventSink, RecordSink};
 use crate::route::assign::{assign, Mode};
 use crate::route::{Refusal, Resolved, Route, Routes};
-use crate::telemetry::{Metrics, UNMATCHED};
+use crate::telemetry::{Metrics, RouteMetrics};
 use crate::verify::{Mode as VerifyMode, SignatureStatus, Webhook};
 
 /// The wall clock, injectable so tests can check historic signature vectors.
@@ -72,31 +72,37 @@ impl Proxy {
         };
         // One snapshot of the dial decides everything about this request, however it changes meanwhile.
         let dial = route.as_ref().and_then(|r| self.dials.get(&r.name));
+        // The route's metric handles, resolved when it first answered: no lookup by label below.
+        let handles = match &route {
+            Some(r) => self.metrics.routes.get(&r.name),
+            None => self.metrics.routes.unmatched().clone(),
+        };
         let result = match (&route, dial, verdict) {
-            (None, _, _) | (_, None, _) => self.forward(UNMATCHED, &self.default_upstream, req, peer).await,
+            (None, _, _) => self.forward(&handles, &self.default_upstream, req, peer).await,
+            (_, None, _) => self.forward(self.metrics.routes.unmatched(), &self.default_upstream, req, peer).await,
             // A route in passthrough mode refuses nothing: every spelling and method streams through.
             (Some(route), Some(dial), _) if dial.mode == Mode::Passthrough => {
-                self.forward(&route.name, &route.upstream, req, peer).await
+                self.forward(&handles, &route.upstream, req, peer).await
             }
-            (Some(route), Some(_), Ok(false)) => self.forward(&route.name, &route.upstream, req, peer).await,
-            (Some(route), Some(dial), Ok(true)) => self.webhook(route, &dial, req, peer).await,
+            (Some(route), Some(_), Ok(false)) => self.forward(&handles, &route.upstream, req, peer).await,
+            (Some(route), Some(dial), Ok(true)) => self.webhook(route, &handles, &dial, req, peer).await,
             (Some(route), Some(_), Err(why)) => {
                 let e = match why {
                     Refusal::AmbiguousPath => ProxyError::AmbiguousPath,
                     Refusal::MethodNotAllowed(allow) => ProxyError::MethodNotAllowed(allow),
                 };
-                self.metrics.routing.refusals.with_label_values(&[&route.name, e.code()]).inc();
+                handles.refused(e.code());
                 tracing::info!(route = %route.name, method = %req.method(), target = %req.uri(), code = e.code(), "refused near the route");
                 Err(e)
             }
         };
-        let label = route.as_ref().map_or(UNMATCHED, |r| r.name.as_str());
-        result.unwrap_or_else(|e| e.into_response(label, request_id.as_ref()))
+        result.unwrap_or_else(|e| e.into_response(RouteTag::Route(handles), request_id.as_ref()))
     }
 
     async fn webhook(
         &self,
         route: &Arc<Route>,
+        handles: &Arc<RouteMetrics>,
         dial: &DialState,
         req: Request<Body>,
         peer: SocketAddr,
@@ -113,14 +119,14 @@ impl Proxy {
             Webhook { method: parts.method.clone(), uri: parts.uri.clone(), headers: std::mem::take(&mut parts.headers), body };
         let now = (self.clock)();
         let verified = route.verifier.check(webhook, now).map_err(|rejected| {
-            self.metrics.verify.failures.with_label_values(&[&route.name, rejected.error.reason(), VerifyMode::Enforce.as_str()]).inc();
+            handles.verify_failure(rejected.error.reason(), VerifyMode::Enforce);
             let server_time = rejected.error.server_time();
             tracing::warn!(route = %route.name, reason = rejected.error.reason(), error = %rejected.error, server_time, "signature rejected");
             ProxyError::Signature(rejected.error)
         })?;
         let invalid = matches!(verified.status(), SignatureStatus::Invalid(_));
         if let SignatureStatus::Invalid(e) = verified.status() {
-            self.metrics.verify.failures.with_label_values(&[&route.name, e.reason(), VerifyMode::Observe.as_str()]).inc();
+            handles.verify_failure(e.reason(), VerifyMode::Observe);
             let server_time = e.server_time();
             tracing::warn!(route = %route.name, reason = e.reason(), error = %e, server_time, "signature invalid, forwarded (observe mode)");
         }
@@ -129,7 +135,7 @@ impl Proxy {
         // An unverified delivery is the monolith's, as before strangler: the new path never acts on it.
         let owner = if invalid { Owner::Legacy } else { assign(dial.mode, &route.salt, &event.key, dial.share) };
         event.assign(owner);
-        self.metrics.routing.assignments.with_label_values(&[&route.name, owner.as_str()]).inc();
+        handles.assigned(owner);
         let (webhook, _) = verified.into_parts();
         parts.headers = webhook.headers;
         let req = Request::from_parts(parts, webhook.body);
@@ -138,7 +144,7 @@ impl Proxy {
             // but it never enters dedupe and has no legacy outcome, so a forged delivery can claim
             // neither a genuine delivery's id nor its comparison.
             self.events.publish(&route.name, event).await;
-            return self.forward(&route.name, &route.upstream, req.map(full), peer).await;
+            return self.forward(handles, &route.upstream, req.map(full), peer).await;
         }
         // A sender's retry of a delivery still reaches its owner, but is not published again.
         let first = self.events.first_time(&route.name, &event.id);
@@ -146,8 +152,8 @@ impl Proxy {
             tracing::info!(route = %route.name, event_id = %event.id, "repeated delivery: not published again");
         }
         match owner {
-            Owner::Legacy => self.legacy_owned(route, req, event, peer, first).await,
-            Owner::New => self.new_owned(route, req, event, peer, first).await,
+            Owner::Legacy => self.legacy_owned(route, handles, req, event, peer, first).await,
+            Owner::New => self.new_owned(route, handles, req, event, peer, first).await,
         }
     }
 
@@ -156,6 +162,7 @@ impl Proxy {
     async fn legacy_owned(
         &self,
         route: &Route,
+        handles: &Arc<RouteMetrics>,
         req: Request<bytes::Bytes>,
         event: CanonicalEvent,
         peer: SocketAddr,
@@ -167,7 +174,7 @@ impl Proxy {
             self.events.publish(&route.name, event).await;
         }
         let start = Instant::now();
-        let resp = self.forward(&route.name, &route.upstream, req.map(full), peer).await?;
+        let resp = self.forward(handles, &route.upstream, req.map(full), peer).await?;
         if !first {
             // A retry's answer would be a duplicate outcome: pass it through untouched.
             return Ok(resp);
@@ -209,7 +216,7 @@ impl Proxy {
     /// Forwards to the monolith and streams its answer back.
     pub(super) async fn forward(
         &self,
-        route: &str,
+        route: &Arc<RouteMetrics>,
         upstream: &Uri,
         req: Request<Body>,
         peer: SocketAddr,
@@ -217,16 +224,14 @@ impl Proxy {
         let start = Instant::now();
         match self.legacy.forward(upstream, req, peer).await {
             Ok(resp) => {
-                self.metrics.legacy.observe_latency(route, start.elapsed().as_secs_f64());
+                route.legacy_latency.observe(start.elapsed().as_secs_f64());
                 let mut resp = resp.map(|b| b.map_err(Into::into).boxed());
-                // Unmatched requests (most of what passes through) need no copy of their label.
-                let route = if route == UNMATCHED { UNMATCHED.into() } else { route.to_owned().into() };
-                resp.extensions_mut().insert(Tag { route, outcome: "forwarded" });
+                resp.extensions_mut().insert(Tag { route: RouteTag::Route(route.clone()), outcome: "forwarded" });
                 Ok(resp)
             }
             Err(e) => {
-                self.metrics.legacy.errors.with_label_values(&[route, e.reason()]).inc();
-                tracing::warn!(route, error = %e, "monolith gave no answer");
+                route.legacy_error(e.reason());
+                tracing::warn!(route = &*route.name, error = %e, "monolith gave no answer");
                 Err(ProxyError::Legacy(e))
             }
         }

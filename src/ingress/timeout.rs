@@ -15,7 +15,7 @@ use tokio::time::Timeout;
 use tower::{Layer, Service};
 
 use super::error::ProxyError;
-use super::{Body, REQUEST_ID, UNROUTED};
+use super::{Body, RouteTag, REQUEST_ID};
 
 #[derive(Clone)]
 pub struct TimeoutLayer {
@@ -78,7 +78,7 @@ where
         let this = self.project();
         match std::task::ready!(this.inner.poll(cx)) {
             Ok(answer) => Poll::Ready(answer),
-            Err(_) => Poll::Ready(Ok(ProxyError::RequestTimeout.into_response(UNROUTED, this.id.as_ref()))),
+            Err(_) => Poll::Ready(Ok(ProxyError::RequestTimeout.into_response(RouteTag::Unrouted, this.id.as_ref()))),
         }
     }
 }
