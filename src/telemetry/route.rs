@@ -182,8 +182,9 @@ impl RouteMetrics {
     }
 }
 
-/// The handles of every route that answered so far, by name, built on first use; a reload keeps
-/// them, as the series they point to outlive it.
+/// The handles of every route, by name: built with the route table (`Metrics::init_routes`, at
+/// start-up and at each reload), or on first use for a name no table listed; a reload keeps them,
+/// as the series they point to outlive it.
 pub struct ByRoute {
     vecs: Vecs,
     unmatched: Arc<RouteMetrics>,
@@ -216,6 +217,11 @@ impl ByRoute {
         let m = map.entry(route.into()).or_insert_with(|| Arc::new(RouteMetrics::new(&self.vecs, route))).clone();
         self.built.store(Arc::new(map));
         m
+    }
+
+    #[cfg(test)]
+    fn is_built(&self, route: &str) -> bool {
+        self.built.load().contains_key(route)
     }
 }
 
@@ -262,5 +268,18 @@ mod tests {
         assert!(!before.contains("strangler_requests_total{"), "{before}");
         assert!(!text.contains("strangler_assignments_total{owner=\"legacy\",route=\"_unmatched\"}"), "{text}");
         assert_eq!(text.matches("strangler_requests_total{").count(), 3, "{text}");
+    }
+
+    #[test]
+    fn a_route_table_builds_its_routes_handles() {
+        let toml = "[legacy]\nurl = \"http://127.0.0.1:9\"\n[kafka]\nbrokers = \"127.0.0.1:9\"\n[[route]]\nname = \"orders\"\n\
+                    match = { path = \"/webhooks/orders\" }\ntopic = \"webhooks.orders\"\n\
+                    signature = { scheme = \"stripe\", secrets_env = [\"S\"] }\n";
+        let cfg = crate::config::load_str(toml, "handles.toml", &|_| Some("s".into())).unwrap();
+        let table = crate::route::RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect());
+        let metrics = Metrics::new().unwrap();
+        assert!(!metrics.routes.is_built("orders"));
+        metrics.init_routes(&table);
+        assert!(metrics.routes.is_built("orders"), "built with the table, before any request");
     }
 }

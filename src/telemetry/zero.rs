@@ -51,6 +51,8 @@ impl Metrics {
             }
             if route != UNMATCHED {
                 self.init_route(route);
+                // The route's request-path handles, built with its table (at start-up and at each reload).
+                self.routes.get(route);
             }
         }
     }
