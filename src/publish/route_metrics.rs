@@ -2,13 +2,12 @@
 //! up by label once per route name and then held, so an event costs one map read, not one label
 //! lookup per counter it touches.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use prometheus::{IntCounter, IntCounterVec};
 
 use super::failure::{DropReason, FailReason, PERMANENT_REASONS};
+use crate::telemetry::by_name::ByName;
 use crate::telemetry::PublishMetrics;
 
 /// One route's publish counters.
@@ -67,26 +66,17 @@ impl RouteCounters {
 /// The counters of every route that published so far, built on first use.
 pub struct ByRoute {
     metrics: PublishMetrics,
-    built: ArcSwap<HashMap<Arc<str>, Arc<RouteCounters>>>,
-    /// Serialises building (rare); lookups never take it.
-    building: Mutex<()>,
+    built: ByName<RouteCounters>,
 }
 
 impl ByRoute {
     pub fn new(metrics: PublishMetrics) -> Self {
-        Self { metrics, built: ArcSwap::default(), building: Mutex::new(()) }
+        Self { metrics, built: ByName::default() }
     }
 
     /// The counters of `route`.
     pub fn get(&self, route: &str) -> Arc<RouteCounters> {
-        if let Some(c) = self.built.load().get(route) {
-            return c.clone();
-        }
-        let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
-        let mut map = HashMap::clone(&self.built.load());
-        let c = map.entry(route.into()).or_insert_with(|| Arc::new(RouteCounters::new(&self.metrics, route))).clone();
-        self.built.store(Arc::new(map));
-        c
+        self.built.get_or_build(route, || RouteCounters::new(&self.metrics, route))
     }
 }
 

@@ -3,6 +3,7 @@
 //! Labels are bounded: route names (from config, plus `_unmatched`), status codes, outcomes and
 //! reasons from fixed lists. Never an event id or a raw path.
 
+pub mod by_name;
 pub mod control;
 mod families;
 pub mod logging;

@@ -7,13 +7,13 @@
 //! of each (status, outcome) and kept in a small per-route cache, so `/metrics` shows exactly the
 //! series it showed when every request looked them up.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use http::StatusCode;
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
 
+use super::by_name::ByName;
 use super::{IngressMetrics, LegacyMetrics, RoutingMetrics, VerifyMetrics, UNMATCHED};
 use crate::event::Owner;
 use crate::legacy::LegacyError;
@@ -188,15 +188,13 @@ impl RouteMetrics {
 pub struct ByRoute {
     vecs: Vecs,
     unmatched: Arc<RouteMetrics>,
-    built: ArcSwap<HashMap<Arc<str>, Arc<RouteMetrics>>>,
-    /// Serialises building (rare); lookups never take it.
-    building: Mutex<()>,
+    built: ByName<RouteMetrics>,
 }
 
 impl ByRoute {
     pub(super) fn new(vecs: Vecs) -> Self {
         let unmatched = Arc::new(RouteMetrics::new(&vecs, UNMATCHED));
-        Self { vecs, unmatched, built: ArcSwap::default(), building: Mutex::new(()) }
+        Self { vecs, unmatched, built: ByName::default() }
     }
 
     /// `_unmatched`'s handles.
@@ -209,19 +207,12 @@ impl ByRoute {
         if route == UNMATCHED {
             return self.unmatched.clone();
         }
-        if let Some(m) = self.built.load().get(route) {
-            return m.clone();
-        }
-        let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
-        let mut map = HashMap::clone(&self.built.load());
-        let m = map.entry(route.into()).or_insert_with(|| Arc::new(RouteMetrics::new(&self.vecs, route))).clone();
-        self.built.store(Arc::new(map));
-        m
+        self.built.get_or_build(route, || RouteMetrics::new(&self.vecs, route))
     }
 
     #[cfg(test)]
     fn is_built(&self, route: &str) -> bool {
-        self.built.load().contains_key(route)
+        self.built.contains(route)
     }
 }
 
