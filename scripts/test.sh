@@ -51,6 +51,13 @@ if [ ! -d tests/browser/node_modules ] || ! cmp -s "$BROWSER_LOCK" tests/browser
 fi
 # --- end Browser test deps --------------------------------------------------------------------
 
+# --- Further test deps, one file per concern (scripts/test.d/*.sh, sourced in name order) ---
+for part in scripts/test.d/*.sh; do
+  [ -e "$part" ] || continue
+  # shellcheck source=/dev/null
+  . "$part"
+done
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
