@@ -123,7 +123,9 @@ fn the_dashboard_parses_and_every_panel_queries_a_templated_datasource() {
     }
     // The tokenizer finds names, and only names.
     assert_eq!(
-        metric_names("histogram_quantile(0.5, rate(strangler_a_bucket{route=~\"$route\"}[5m])) / my_strangler_c + strangler_b_count"),
+        metric_names(
+            "histogram_quantile(0.5, rate(strangler_a_bucket{route=~\"$route\"}[5m])) / my_strangler_c + strangler_b_count"
+        ),
         BTreeSet::from(["strangler_a".to_string(), "strangler_b".to_string()])
     );
 }
