@@ -175,3 +175,20 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_in_a_live_scrape() {
     assert!(missing.is_empty(), "used by deploy/ but not in /metrics: {missing:?}");
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strangler_ready_follows_readiness_at_each_scrape_without_readyz_calls() {
+    let tansu = Tansu::start();
+    // A monolith address nothing listens on: the replica serves, but is not ready.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let legacy = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let proxy = start_proxy(&github_config(&legacy, &tansu.brokers, ""), &[("GH", "s")], None).await;
+    let text = scrape(&proxy).await;
+    assert!(text.lines().any(|l| l == "strangler_ready 0"), "monolith unreachable: {text}");
+    let admin = format!("http://{}/readyz", proxy.admin_addr);
+    let reply = crate::harness::send(http::Method::GET, &admin, &[], bytes::Bytes::new()).await;
+    assert_eq!(reply.status, http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.json()["reasons"][0], "monolith_unreachable", "{}", reply.json());
+    proxy.shutdown().await;
+}
