@@ -108,6 +108,29 @@ fn promtool_checks_the_alert_rules_and_passes_their_unit_tests() {
     promtool(&["test", "rules", "alerts.test.yml"], &dir);
 }
 
+/// Every alert has a runbook entry (a `### Name` heading in docs/operations.md), and in
+/// alerts.test.yml a case where it fires and one where it must not.
+#[test]
+fn every_alert_has_a_runbook_entry_and_a_firing_and_a_quiet_test() {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
+    let (rules, tests, runbook) =
+        (read("deploy/prometheus/alerts.yml"), read("deploy/prometheus/alerts.test.yml"), read("docs/operations.md"));
+    let names: Vec<&str> = rules.lines().filter_map(|l| l.trim_start().strip_prefix("- alert:")).map(str::trim).collect();
+    assert_eq!(names.len(), 14, "{names:?}");
+    for name in names {
+        assert!(runbook.lines().any(|l| l == format!("### {name}")), "no runbook entry for {name}");
+        // Each `alertname:` line is followed by its `exp_alerts`: a list, or `[]` when quiet.
+        let cases: Vec<&str> = tests
+            .split("alertname: ")
+            .skip(1)
+            .filter(|case| case.lines().next() == Some(name))
+            .map(|case| case.lines().nth(1).unwrap_or("").trim())
+            .collect();
+        assert!(cases.contains(&"exp_alerts: []"), "no quiet test for {name}");
+        assert!(cases.contains(&"exp_alerts:"), "no firing test for {name}");
+    }
+}
+
 #[test]
 fn the_dashboard_parses_and_every_panel_queries_a_templated_datasource() {
     let d = dashboard();
