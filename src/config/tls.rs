@@ -27,7 +27,7 @@ pub struct RawTls {
 }
 
 /// A listener's TLS settings, the pair loaded and checked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -41,6 +41,14 @@ pub struct Pair {
     pub certified: Arc<CertifiedKey>,
     /// The leaf certificate's notAfter, Unix seconds.
     pub not_after: i64,
+}
+
+/// The paths only: a configuration reload compares settings by their `Debug` text, and a pair
+/// rotated on disk since start-up is not a setting that changed.
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls").field("cert", &self.cert).field("key", &self.key).finish()
+    }
 }
 
 impl fmt::Debug for Pair {
