@@ -15,6 +15,7 @@ use prometheus::IntCounter;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::net::TcpStream;
+use tokio::signal::unix::Signal;
 use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -58,12 +59,23 @@ impl Acceptor {
 }
 
 /// Builds `listener`'s acceptor (`server` or `admin`) serving `tls`'s validated pair, and starts
-/// the task that re-reads the files until `shutdown`.
+/// the task that re-reads the files until `shutdown`. The SIGHUP handler is in place on return.
 pub fn start(
     listener: &'static str,
     tls: &Tls,
     metrics: &TlsMetrics,
     shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Acceptor> {
+    start_polling(listener, tls, metrics, shutdown, POLL_EVERY)
+}
+
+/// [`start`], checking the files every `poll`.
+fn start_polling(
+    listener: &'static str,
+    tls: &Tls,
+    metrics: &TlsMetrics,
+    shutdown: watch::Receiver<bool>,
+    poll: Duration,
 ) -> anyhow::Result<Acceptor> {
     let resolver = Arc::new(Resolver(ArcSwap::new(tls.pair.certified.clone())));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -74,7 +86,14 @@ pub fn start(
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     metrics.init_listener(listener, tls.pair.not_after);
     let reloader = Reloader { listener, cert: tls.cert.clone(), key: tls.key.clone(), resolver, metrics: metrics.clone() };
-    tokio::spawn(reloader.run(shutdown));
+    let hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hup) => Some(hup),
+        Err(e) => {
+            tracing::warn!(listener, error = %e, "no SIGHUP handler: TLS files are reloaded on change only");
+            None
+        }
+    };
+    tokio::spawn(reloader.run(hup, shutdown, poll));
     Ok(Acceptor {
         inner: TlsAcceptor::from(Arc::new(config)),
         failures: metrics.handshake_failures.with_label_values(&[listener]),
@@ -104,16 +123,9 @@ impl Reloader {
         (stamp(&self.cert), stamp(&self.key))
     }
 
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(hup) => Some(hup),
-            Err(e) => {
-                tracing::warn!(listener = self.listener, error = %e, "no SIGHUP handler: TLS files are reloaded on change only");
-                None
-            }
-        };
+    async fn run(self, mut hup: Option<Signal>, mut shutdown: watch::Receiver<bool>, poll: Duration) {
         let mut seen = self.stamps();
-        let mut poll = tokio::time::interval(POLL_EVERY);
+        let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let hangup = async {
@@ -159,5 +171,49 @@ impl Reloader {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use rcgen::{CertificateParams, KeyPair};
+
+    use super::*;
+
+    /// Writes a self-signed pair expiring on 1 January of `year`.
+    fn write_pair(dir: &Path, year: i32) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(year, 1, 1);
+        std::fs::write(dir.join("c.pem"), params.self_signed(&key).unwrap().pem()).unwrap();
+        std::fs::write(dir.join("k.pem"), key.serialize_pem()).unwrap();
+    }
+
+    /// SIGHUP alone reloads: the file check is set to an hour so it cannot be what did it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sighup_reloads_the_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pair(dir.path(), 2031);
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let tls = Tls { pair: load_pair(&cert, &key).unwrap(), cert, key };
+        let metrics = TlsMetrics::new(&prometheus::Registry::new()).unwrap();
+        let (stop, stopped) = watch::channel(false);
+        start_polling("admin", &tls, &metrics, stopped, Duration::from_secs(3600)).unwrap();
+        let expiry = metrics.cert_expiry.with_label_values(&["admin"]);
+        assert_eq!(expiry.get(), rcgen::date_time_ymd(2031, 1, 1).unix_timestamp());
+
+        write_pair(dir.path(), 2033);
+        // SAFETY: getpid and kill have no preconditions; `start_polling` installed the handler.
+        unsafe { libc::kill(libc::getpid(), libc::SIGHUP) };
+        let want = rcgen::date_time_ymd(2033, 1, 1).unix_timestamp();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while expiry.get() != want {
+            assert!(Instant::now() < deadline, "SIGHUP did not reload the pair");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(metrics.reloads.with_label_values(&["admin", "ok"]).get(), 1);
+        let _ = stop.send(true);
     }
 }

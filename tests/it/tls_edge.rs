@@ -237,3 +237,36 @@ async fn the_certificate_is_swapped_under_load_without_failing_a_request() {
     assert_eq!(metric(&text, "strangler_tls_handshake_failures_total", &[]), 0.0);
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_and_a_stalled_handshake_are_cut_off_and_counted() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = install(dir.path(), &Ca::new("strangler test CA").leaf(1, "edge", 2031));
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nheader_read_timeout_ms = 300\n{}[legacy]\nurl = \"{}\"\n",
+        tls_table("server.tls", &files),
+        monolith.url()
+    );
+    let proxy = start_proxy(&cfg, &[], None).await;
+
+    // Plain HTTP to the TLS port: no HTTP answer, the connection is closed.
+    let mut plain = tokio::net::TcpStream::connect(proxy.public_addr).await.unwrap();
+    plain.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, plain.read_to_end(&mut answer)).await.expect("closed");
+    assert!(!answer.starts_with(b"HTTP/"), "{}", String::from_utf8_lossy(&answer));
+
+    // A client that connects and never says hello is dropped after header_read_timeout_ms.
+    let mut silent = tokio::net::TcpStream::connect(proxy.public_addr).await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(WAIT, silent.read_to_end(&mut rest)).await.expect("the silent connection is closed");
+    assert!(rest.is_empty() || read.is_err(), "nothing is sent to a client that never said hello");
+    let counted =
+        || async { metric(&scrape(&proxy).await, "strangler_tls_handshake_failures_total", &[("listener", "server")]) == 2.0 };
+    assert!(eventually(WAIT, counted).await, "both are counted");
+    assert!(monolith.received().is_empty());
+    proxy.shutdown().await;
+}
