@@ -270,3 +270,22 @@ async fn plain_http_and_a_stalled_handshake_are_cut_off_and_counted() {
     assert!(monolith.received().is_empty());
     proxy.shutdown().await;
 }
+
+#[test]
+fn check_config_names_file_line_and_key_of_a_bad_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("strangler test CA");
+    let (cert, _) = install(dir.path(), &ca.leaf(1, "edge", 2031));
+    let (_, other_key) = ca.leaf(2, "other", 2031);
+    let stray = dir.path().join("other.key");
+    std::fs::write(&stray, other_key).unwrap();
+    let file = dir.path().join("s.toml");
+    let toml = format!("[legacy]\nurl = \"http://127.0.0.1:3000\"\n\n{}", tls_table("server.tls", &(cert, stray.clone())));
+    std::fs::write(&file, toml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strangler")).arg("check-config").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let want = format!("{}:6:1: key `server.tls.key`: expected the private key of the certificate in `cert`", file.display());
+    assert!(stderr.contains(&want), "{stderr}");
+    assert!(stderr.contains(&stray.display().to_string()), "{stderr}");
+}
