@@ -45,4 +45,5 @@ mod route_spelling;
 mod route_templates;
 mod sign;
 mod split;
+mod tls_edge;
 mod write_ahead;
