@@ -16,7 +16,8 @@ use crate::support::broker::Tansu;
 /// Names that exist only when an optional feature is configured, so the proxy below has none.
 /// Keep this list tiny: every entry is a name the live check cannot vouch for.
 const OPTIONAL: &[&str] = &[
-    // Only with TLS on the public or admin listener (edge TLS).
+    // Only with TLS on the public or admin listener; tests/it/tls_edge.rs reads it from a live
+    // scrape (a_signed_webhook_and_the_admin_api_are_served_over_verified_tls).
     "strangler_tls_cert_expiry_seconds",
 ];
 
