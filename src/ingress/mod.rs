@@ -54,6 +54,8 @@ pub const UNROUTED: &str = "_unrouted";
 #[derive(Clone, Copy, Debug)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// The connection is TLS (`server.tls`): the monolith is told `X-Forwarded-Proto: https`.
+    pub tls: bool,
 }
 
 /// Tags a response with its route and outcome for the metrics layer.
@@ -175,8 +177,9 @@ pub async fn serve<S>(
         };
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
+        let on_tls = tls.is_some();
         let per_request = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnInfo { peer });
+            req.extensions_mut().insert(ConnInfo { peer, tls: on_tls });
             svc.clone().oneshot(req)
         });
         // Watched from accept, so shutdown waits for a connection still in its handshake too.

@@ -47,9 +47,18 @@ impl Acceptor {
     /// The handshake, bounded by `timeout`; `None` (counted, logged at debug) when it fails.
     pub async fn accept(&self, stream: TcpStream, timeout: Duration) -> Option<TlsStream<TcpStream>> {
         let peer = stream.peer_addr().ok();
-        let why = match tokio::time::timeout(timeout, self.inner.accept(stream)).await {
-            Ok(Ok(tls)) => return Some(tls),
-            Ok(Err(e)) => e.to_string(),
+        let handshake = async {
+            // A connection closed before its first byte is a TCP probe (a load balancer's health
+            // check, the readiness probe), not a failed handshake: not counted.
+            if matches!(stream.peek(&mut [0u8; 1]).await, Ok(0)) {
+                return None;
+            }
+            Some(self.inner.accept(stream).await)
+        };
+        let why = match tokio::time::timeout(timeout, handshake).await {
+            Ok(None) => return None,
+            Ok(Some(Ok(tls))) => return Some(tls),
+            Ok(Some(Err(e))) => e.to_string(),
             Err(_) => format!("no handshake within {timeout:?}"),
         };
         self.failures.inc();

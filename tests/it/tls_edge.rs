@@ -136,6 +136,7 @@ async fn a_signed_webhook_and_the_admin_api_are_served_over_verified_tls() {
     assert!(status.is_success(), "{status}");
     let got = monolith.wait_for(1, WAIT).await;
     assert_eq!(got[0].body.to_vec(), body, "the monolith gets the byte-identical body");
+    assert_eq!(got[0].headers["x-forwarded-proto"], "https", "the monolith is told the sender used https");
 
     let admin = format!("https://{}", proxy.admin_addr);
     let (status, _) = read(&client, Request::get(format!("{admin}/healthz")).body(Full::default()).unwrap()).await;
