@@ -34,6 +34,7 @@ mod load;
 mod metrics_zero;
 mod outage;
 mod parity;
+mod playbook;
 mod passthrough;
 mod proxy;
 mod python_contract;
