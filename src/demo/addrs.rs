@@ -31,13 +31,17 @@ impl DemoAddrs {
         let env = |var: &str| env(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let listen = match (listen, env(LISTEN_ENV)) {
             (Some(a), _) => a,
-            (None, Some(v)) => v.parse().map_err(|_| format!("{LISTEN_ENV}: expected host:port with an IP address, e.g. {DEFAULT_LISTEN}, found `{v}`"))?,
+            (None, Some(v)) => v.parse().map_err(|_| {
+                format!("{LISTEN_ENV}: expected host:port with an IP address, e.g. {DEFAULT_LISTEN}, found `{v}`")
+            })?,
             (None, None) => DEFAULT_LISTEN.parse().expect("valid default"),
         };
         let admin = match (admin, env(ADMIN_ENV)) {
             (Some(a), _) => a,
             (None, Some(v)) => {
-                let expected = format!("{ADMIN_ENV}: expected http://host:port with an IP address, e.g. http://{DEFAULT_ADMIN}, found `{v}`");
+                let expected = format!(
+                    "{ADMIN_ENV}: expected http://host:port with an IP address, e.g. http://{DEFAULT_ADMIN}, found `{v}`"
+                );
                 let url = AdminUrl::parse(&v, ADMIN_ENV).map_err(|_| expected.clone())?;
                 url.as_str().trim_start_matches("http://").parse().map_err(|_| expected)?
             }
@@ -67,7 +71,10 @@ mod tests {
         let vars = [("STRANGLER_DEMO_LISTEN", "127.0.0.1:18080"), ("STRANGLER_ADMIN", "http://127.0.0.1:19090")];
         assert_eq!(choose(None, None, &vars), Ok(addrs("127.0.0.1:18080", "127.0.0.1:19090")));
         assert_eq!(choose(Some("127.0.0.1:1"), Some("127.0.0.1:2"), &vars), Ok(addrs("127.0.0.1:1", "127.0.0.1:2")));
-        assert_eq!(choose(None, None, &[("STRANGLER_ADMIN", " "), ("STRANGLER_DEMO_LISTEN", "")]), Ok(addrs("127.0.0.1:8080", "127.0.0.1:9090")));
+        assert_eq!(
+            choose(None, None, &[("STRANGLER_ADMIN", " "), ("STRANGLER_DEMO_LISTEN", "")]),
+            Ok(addrs("127.0.0.1:8080", "127.0.0.1:9090"))
+        );
     }
 
     #[test]

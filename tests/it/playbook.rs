@@ -162,10 +162,19 @@ async fn a_new_user_goes_from_shadow_to_25_percent_and_back_with_the_pages_comma
             assert_eq!(v["by"], "demo", "the change is by the token the page exported: {v}");
         } else if n == rollback {
             assert_eq!(state(&route(&admin).await), (Some("shadow"), Some(0.0)), "phase 4: back to shadow at 0 %");
-            let audit = send(Method::GET, &format!("{admin}/api/audit?route=orders"), &[], "").await.json();
+            // The entry goes through the audit topic, so it is there a moment after the change.
+            let url = format!("{admin}/api/audit?route=orders");
+            let audit_of = |v: &Value| -> Vec<String> {
+                v["entries"].as_array().unwrap().iter().rev().filter_map(|e| e["reason"].as_str().map(String::from)).collect()
+            };
+            let all_there = || {
+                let (url, want) = (url.clone(), expected_reasons.clone());
+                async move { audit_of(&send(Method::GET, &url, &[], "").await.json()) == want }
+            };
+            let complete = eventually(Duration::from_secs(30), all_there).await;
+            let audit = send(Method::GET, &url, &[], "").await.json();
+            assert!(complete, "the audit trail holds every reason the page gave, in order: {expected_reasons:?}: {audit}");
             let entries = audit["entries"].as_array().unwrap();
-            let recorded: Vec<&str> = entries.iter().rev().filter_map(|e| e["reason"].as_str()).collect();
-            assert_eq!(recorded, expected_reasons, "the audit trail holds every reason the page gave, in order: {audit}");
             assert!(entries.iter().all(|e| e["by"] == "demo"), "{audit}");
             assert_eq!(entries[0]["new"]["mode"], "shadow", "newest first: the rollback: {audit}");
         }
