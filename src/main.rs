@@ -191,7 +191,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             let env = |var: &str| std::env::var(var).ok();
-            let addrs = strangler::demo::addrs::DemoAddrs::choose(listen, admin, &env);
+            let addrs = strangler::demo::listen::DemoAddrs::choose(listen, admin, &env);
             let (listen, admin) = match addrs {
                 Ok(a) => (a.listen, a.admin),
                 Err(e) => {
