@@ -3,6 +3,7 @@
 
 pub mod decision;
 pub mod generator;
+pub mod listen;
 pub mod monolith;
 pub mod scene;
 pub mod service;

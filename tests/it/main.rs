@@ -36,6 +36,7 @@ mod metrics_zero;
 mod outage;
 mod parity;
 mod passthrough;
+mod playbook;
 mod proxy;
 mod python_contract;
 mod python_ownership;
