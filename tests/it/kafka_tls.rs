@@ -98,6 +98,7 @@ async fn ssl_publishes_signed_webhooks_and_a_tls_consumer_reads_them_back() {
     let ready = send(Method::GET, &format!("http://{}/readyz", proxy.admin_addr), &[], "").await;
     assert_eq!(ready.status, StatusCode::OK, "{:?}", ready.body);
     assert_eq!(metric(&scrape(&proxy).await, "strangler_kafka_up", &[]), 1.0);
+    proxy.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
