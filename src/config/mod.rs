@@ -5,6 +5,7 @@
 
 mod admin;
 mod control;
+mod kafka_security;
 pub mod locate;
 mod mapping;
 mod matching;
@@ -114,6 +115,8 @@ pub struct Kafka {
     pub audit_topic: String,
     /// New services' topics strangler creates at start-up (`kafka.service_topics`).
     pub service_topics: Vec<String>,
+    /// The security settings' librdkafka properties (`security.protocol`, `ssl.*`, `sasl.*`),
+    /// then `[kafka.librdkafka]` over them. Holds the SASL password: never log it.
     pub librdkafka: BTreeMap<String, String>,
 }
 

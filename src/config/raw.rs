@@ -222,6 +222,11 @@ pub struct RawKafka {
     /// Topics of the new services (their dead-letter topics...) created at start-up with strangler's own.
     #[serde(default)]
     pub service_topics: Vec<String>,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` (see `kafka_security.rs`).
+    #[serde(default = "default_security_protocol")]
+    pub security_protocol: String,
+    pub tls: Option<super::kafka_security::RawKafkaTls>,
+    pub sasl: Option<super::kafka_security::RawKafkaSasl>,
     /// Passed to librdkafka as-is, after strangler's own settings, so an operator can override them.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
@@ -274,6 +279,9 @@ impl Default for RawKafka {
             service_topics: Vec::new(),
             control_topic: default_control_topic(),
             audit_topic: default_audit_topic(),
+            security_protocol: default_security_protocol(),
+            tls: None,
+            sasl: None,
             librdkafka: BTreeMap::new(),
         }
     }
@@ -332,6 +340,9 @@ const fn default_replication_factor() -> i32 {
 }
 const fn default_flush_timeout_ms() -> u64 {
     5_000
+}
+fn default_security_protocol() -> String {
+    "plaintext".into()
 }
 fn default_outcomes_topic() -> String {
     "strangler.outcomes".into()

@@ -99,7 +99,18 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         control_topic: raw.kafka.control_topic.clone(),
         audit_topic: raw.kafka.audit_topic.clone(),
         service_topics: raw.kafka.service_topics.clone(),
-        librdkafka: raw.kafka.librdkafka.clone(),
+        // Strangler's security settings first, then the operator's passthrough, which wins.
+        librdkafka: super::kafka_security::properties(
+            &raw.kafka.security_protocol,
+            raw.kafka.tls.as_ref(),
+            raw.kafka.sasl.as_ref(),
+            raw.kafka.brokers.as_deref().is_none_or(|b| b.trim().is_empty()),
+            env,
+            &mut errs,
+        )
+        .into_iter()
+        .chain(raw.kafka.librdkafka.clone())
+        .collect(),
     };
     let topics = [
         ("kafka.outcomes_topic", &kafka.outcomes_topic),

@@ -29,6 +29,7 @@ mod harness;
 mod held_bodies;
 mod hostile;
 mod hygiene;
+mod kafka_tls;
 mod large_answer;
 mod lifecycle;
 mod load;

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod kafka;
 pub mod relay;
 pub mod replica;
+pub mod stunnel;
 
 pub use broker::{free_port, tansu_bin, Tansu};
 pub use kafka::{consume, create_topic, drain, header};
