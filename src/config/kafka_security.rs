@@ -211,6 +211,15 @@ mod tests {
             ("ssl.ca.location", "probe"),
         ];
         assert_eq!(got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), want);
+
+        // The configuration's Debug (what a log line or a panic would print) hides the password.
+        let src = format!(
+            "{LEGACY}[kafka]\nbrokers = \"b:9093\"\nsecurity_protocol = \"sasl_plaintext\"\n[kafka.sasl]\n\
+             mechanism = \"PLAIN\"\nusername = \"key\"\npassword_env = \"KAFKA_PASSWORD\"\n"
+        );
+        let cfg = load_str(&src, "f.toml", &|_: &str| Some("s3cr3t-key".to_string())).unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cr3t-key") && shown.contains("\"sasl.password\": \"<redacted>\""), "{shown}");
     }
 
     #[test]

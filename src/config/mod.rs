@@ -100,7 +100,7 @@ pub struct Legacy {
     pub preserve_host: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Kafka {
     /// `None`: start the embedded, non-durable broker.
     pub brokers: Option<String>,
@@ -118,6 +118,35 @@ pub struct Kafka {
     /// The security settings' librdkafka properties (`security.protocol`, `ssl.*`, `sasl.*`),
     /// then `[kafka.librdkafka]` over them. Holds the SASL password: never log it.
     pub librdkafka: BTreeMap<String, String>,
+}
+
+/// Like a derived `Debug`, with the value of every librdkafka property naming a password or a
+/// secret (`sasl.password`, `ssl.key.password`, ...) shown as `<redacted>`.
+impl std::fmt::Debug for Kafka {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let librdkafka: BTreeMap<&str, &str> = self
+            .librdkafka
+            .iter()
+            .map(|(k, v)| {
+                let secret = k.contains("password") || k.contains("secret");
+                (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("Kafka")
+            .field("brokers", &self.brokers)
+            .field("create_topics", &self.create_topics)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("outcomes_topic", &self.outcomes_topic)
+            .field("parity_topic", &self.parity_topic)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("control_topic", &self.control_topic)
+            .field("audit_topic", &self.audit_topic)
+            .field("service_topics", &self.service_topics)
+            .field("librdkafka", &librdkafka)
+            .finish()
+    }
 }
 
 /// One mistake in the file, located by key path (e.g. `route[0].signature.scheme`).
