@@ -20,8 +20,11 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[export_name = "_rjem_malloc_conf"]
 pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
+/// `strangler --version`: the crate version and the git commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRANGLER_GIT_COMMIT"), ")");
+
 #[derive(Parser)]
-#[command(name = "strangler", version, about = "Reverse proxy for strangler-fig migrations off a legacy monolith")]
+#[command(name = "strangler", version = VERSION, about = "Reverse proxy for strangler-fig migrations off a legacy monolith")]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]

@@ -44,4 +44,5 @@ mod route_spelling;
 mod route_templates;
 mod sign;
 mod split;
+mod version;
 mod write_ahead;
