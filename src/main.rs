@@ -63,6 +63,12 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9090")]
         admin: std::net::SocketAddr,
     },
+    /// Run only the demo's sample monolith (what the compose stack puts behind strangler).
+    SampleMonolith {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: std::net::SocketAddr,
+    },
     /// Validate a configuration file (secrets' environment variables included) and exit.
     CheckConfig {
         /// Configuration file (TOML).
@@ -194,6 +200,10 @@ fn main() -> ExitCode {
             }
             let opts = DemoOptions { share, rate, disagree_bp: 200, listen, admin };
             block_on(demo(opts))
+        }
+        Command::SampleMonolith { listen } => {
+            logging::init(cli.log_format);
+            block_on(strangler::demo::cli::sample_monolith(listen))
         }
         Command::Status { admin } => operate(admin, Call::Status),
         Command::Dial { route, percent, change: ChangeArgs { reason, expected_version }, admin } => {
