@@ -172,3 +172,161 @@ fn promtool_accepts_the_compose_prometheus_config() {
     let out = out.unwrap_or_else(|e| panic!("{promtool}: {e} (./scripts/test.sh installs Debian's prometheus package)"));
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn prometheusrule_is_generated_from_the_alert_file() {
+    let out = Command::new(root().join("scripts/gen-prometheusrule")).arg("--stdout").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let committed = std::fs::read(root().join("deploy/kubernetes/base/prometheusrule.yaml")).unwrap();
+    assert!(
+        out.stdout == committed,
+        "deploy/kubernetes/base/prometheusrule.yaml has drifted from deploy/prometheus/alerts.yml: run scripts/gen-prometheusrule"
+    );
+    // And it says the same as the alert file, parsed.
+    let rule = yaml(&root().join("deploy/kubernetes/base/prometheusrule.yaml"));
+    assert_eq!(rule["spec"], yaml(&root().join("deploy/prometheus/alerts.yml")));
+}
+
+/// The Kubernetes objects of one kustomization, validated (kubernetes-validate, strict).
+fn kustomize(dir: &str) -> Vec<Value> {
+    checker("check_kubernetes.py", &[&root().join("deploy/kubernetes").join(dir)]).as_array().unwrap().clone()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+/// A named or numeric container port, as a number.
+fn container_port(container: &Value, port: &Value) -> u64 {
+    if let Some(n) = port.as_u64() {
+        return n;
+    }
+    let ports = container["ports"].as_array().unwrap();
+    ports.iter().find(|p| p["name"] == *port).unwrap_or_else(|| panic!("no container port {port}"))["containerPort"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The policies every strangler workload (Deployment or StatefulSet) must keep; returns the
+/// pod's volume names so the caller can check where the spool lives.
+fn check_workload(objects: &[Value], workload: &Value) -> (String, BTreeSet<String>) {
+    let name = format!("{}/{}", workload["kind"], workload["metadata"]["name"]);
+    let pod = &workload["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let cm = find(objects, "ConfigMap")[0];
+    let text = cm["data"]["strangler.toml"].as_str().expect("ConfigMap strangler.toml");
+    let cfg: toml::Value = toml::from_str(text).unwrap();
+    let admin = port(cfg["admin"]["listen"].as_str().unwrap()) as u64;
+    let public = port(cfg["server"]["listen"].as_str().unwrap()) as u64;
+
+    // The config is mounted where --config reads it, from this ConfigMap.
+    let config = arg_after(&strs(&c["args"]), "--config");
+    let mount = |path: &str| c["volumeMounts"].as_array().unwrap().iter().find(|m| m["mountPath"] == path).cloned();
+    let cfg_mount = mount(Path::new(&config).parent().unwrap().to_str().unwrap()).expect("config directory mounted");
+    let cfg_vol = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == cfg_mount["name"]).unwrap();
+    assert_eq!(cfg_vol["configMap"]["name"], cm["metadata"]["name"], "{name}");
+
+    // Probes on the admin port.
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{name}");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
+    assert_eq!(container_port(c, &c["livenessProbe"]["httpGet"]["port"]), admin, "{name}");
+    assert_eq!(container_port(c, &c["readinessProbe"]["httpGet"]["port"]), admin, "{name}");
+    assert_eq!(container_port(c, &Value::from("http")), public, "{name}");
+    // The drain (shutdown grace, then the Kafka flush) ends before the kubelet's SIGKILL.
+    let ms = |t: &str, k: &str, d: i64| cfg.get(t).and_then(|t| t.get(k)).and_then(|v| v.as_integer()).unwrap_or(d);
+    let drain_s = (ms("server", "shutdown_grace_ms", 10_000) + ms("kafka", "flush_timeout_ms", 5_000)) as f64 / 1000.0;
+    let grace = pod["terminationGracePeriodSeconds"].as_f64().expect("terminationGracePeriodSeconds");
+    assert!(grace > drain_s, "{name}: grace {grace} s <= drain {drain_s} s");
+    // Non-root, read-only root, no privilege escalation, no capabilities, resources.
+    let sc = &c["securityContext"];
+    assert!(pod["securityContext"]["runAsNonRoot"] == true || sc["runAsNonRoot"] == true, "{name}");
+    assert_ne!(pod["securityContext"]["runAsUser"], 0, "{name}");
+    assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+    assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+    assert_eq!(strs(&sc["capabilities"]["drop"]), vec!["ALL"], "{name}");
+    assert!(c["resources"]["requests"]["memory"].is_string() && c["resources"]["limits"]["memory"].is_string(), "{name}");
+
+    // Secrets come from a Secret by reference (envFrom or secretKeyRef), never a literal value,
+    // and the shipped example Secret holds every variable the config needs: check-config passes.
+    let mut needed = BTreeSet::new();
+    needed_env(&cfg, &mut needed);
+    let example = yaml(&root().join("deploy/kubernetes/base/secret.example.yaml"));
+    let from_secret: Vec<&Value> = c["envFrom"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    for var in &needed {
+        let direct = c["env"].as_array().and_then(|e| e.iter().find(|e| e["name"] == var.as_str()));
+        match direct {
+            Some(e) => assert!(
+                e["value"].is_null() && e["valueFrom"]["secretKeyRef"].is_object(),
+                "{name}: {var} must come from a Secret"
+            ),
+            None => {
+                assert!(from_secret.iter().any(|f| f["secretRef"]["name"] == example["metadata"]["name"]), "{name}: {var} unset")
+            }
+        }
+        assert!(example["stringData"].get(var).is_some(), "secret.example.yaml lacks {var}");
+    }
+    let env: BTreeMap<String, String> = needed.iter().map(|v| (v.clone(), "x".repeat(40))).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("strangler.toml");
+    std::fs::write(&file, text).unwrap();
+    check_config(&file, &env);
+
+    let spool = cfg["spool"]["dir"].as_str().expect("spool.dir");
+    let spool_mount = mount(spool).unwrap_or_else(|| panic!("{name}: nothing mounted at spool.dir {spool}"));
+    let volumes = pod["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect();
+    (spool_mount["name"].as_str().unwrap().to_string(), volumes)
+}
+
+/// Service ports lead to container ports; the ServiceMonitor scrapes the admin port's /metrics.
+fn check_service_and_monitor(objects: &[Value], container: &Value, admin: u64) {
+    let svc = find(objects, "Service").into_iter().find(|s| s["metadata"]["name"] == "strangler").expect("Service strangler");
+    for p in svc["spec"]["ports"].as_array().unwrap() {
+        container_port(container, &p["targetPort"]);
+    }
+    let sm = find(objects, "ServiceMonitor")[0];
+    let ep = &sm["spec"]["endpoints"][0];
+    assert_eq!(ep["path"], "/metrics");
+    let sp = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == ep["port"])
+        .expect("ServiceMonitor port is a Service port");
+    assert_eq!(container_port(container, &sp["targetPort"]), admin);
+    assert_eq!(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"]);
+}
+
+#[test]
+fn kubernetes_base_is_valid_and_keeps_the_policies() {
+    let objects = kustomize("base");
+    assert!(find(&objects, "Secret").is_empty(), "a Secret is inlined in the kustomization");
+    for kind in ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule"] {
+        assert_eq!(find(&objects, kind).len(), 1, "{kind}");
+    }
+    let dep = find(&objects, "Deployment")[0];
+    let (spool, _) = check_workload(&objects, dep);
+    let vol =
+        dep["spec"]["template"]["spec"]["volumes"].as_array().unwrap().iter().find(|v| v["name"] == spool.as_str()).unwrap();
+    assert!(vol["emptyDir"].is_object(), "the base spools on an emptyDir");
+    let cfg: toml::Value = toml::from_str(find(&objects, "ConfigMap")[0]["data"]["strangler.toml"].as_str().unwrap()).unwrap();
+    check_service_and_monitor(
+        &objects,
+        &dep["spec"]["template"]["spec"]["containers"][0],
+        port(cfg["admin"]["listen"].as_str().unwrap()) as u64,
+    );
+    let pdb = find(&objects, "PodDisruptionBudget")[0];
+    assert_eq!(pdb["spec"]["selector"], dep["spec"]["selector"]);
+}
+
+#[test]
+fn kubernetes_statefulset_overlay_gives_each_replica_its_own_spool_claim() {
+    let objects = kustomize("overlays/statefulset");
+    assert!(find(&objects, "Deployment").is_empty() && find(&objects, "Secret").is_empty());
+    let sts = find(&objects, "StatefulSet")[0];
+    let (spool, volumes) = check_workload(&objects, sts);
+    assert!(!volumes.contains(&spool), "the spool must not be a pod volume shared by the replicas");
+    let claims = sts["spec"]["volumeClaimTemplates"].as_array().unwrap();
+    assert!(claims.iter().any(|c| c["metadata"]["name"] == spool.as_str()), "no volumeClaimTemplate {spool}");
+    let headless = find(&objects, "Service").into_iter().find(|s| s["metadata"]["name"] == sts["spec"]["serviceName"]).unwrap();
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+}
