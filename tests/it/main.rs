@@ -20,6 +20,7 @@ mod control;
 mod crash;
 mod dedupe;
 mod demo;
+mod deploy_live;
 mod deploy_static;
 mod docs;
 mod embedded;
