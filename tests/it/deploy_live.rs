@@ -79,3 +79,46 @@ async fn sample_monolith_subcommand_answers_with_the_demo_decision() {
     let status = tokio::task::spawn_blocking(move || proc.0.wait().unwrap()).await.unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// The first ```sh block under `heading` in docs/quickstart-compose.md.
+fn doc_block(heading: &str) -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/quickstart-compose.md")).unwrap();
+    let section = doc.split_once(heading).unwrap_or_else(|| panic!("no `{heading}`")).1;
+    section.split_once("```sh\n").unwrap().1.split_once("```").unwrap().0.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quickstart_signed_webhook_command_is_accepted_by_the_compose_config() {
+    use strangler::demo::monolith::{Behaviour, Monolith};
+    let monolith = Monolith::start_with("127.0.0.1:0".parse().unwrap(), Behaviour { decide: true, record: true }).await.unwrap();
+    // The compose stack's strangler.toml, with local addresses, the embedded broker and a
+    // temporary spool instead of the containers'.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cfg: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root.join("deploy/compose/strangler.toml")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    cfg["server"]["listen"] = "127.0.0.1:0".into();
+    cfg["admin"]["listen"] = "127.0.0.1:0".into();
+    cfg["legacy"]["url"] = monolith.url().into();
+    cfg["spool"]["dir"] = dir.path().join("spool").to_str().unwrap().into();
+    cfg.remove("kafka");
+    let file = dir.path().join("strangler.toml");
+    std::fs::write(&file, toml::to_string(&cfg).unwrap()).unwrap();
+    // The compose file's defaults for the two secrets.
+    let env = [
+        ("ORDERS_SECRET", "local-orders-secret-not-for-production"),
+        ("STRANGLER_TOKEN_OPERATOR", "local-operator-token-not-for-production"),
+    ];
+    let (_proc, public) = spawn_until(&["run", "--config", file.to_str().unwrap()], &env, "strangler listening on ");
+
+    // The page's commands as written (ORDERS_SECRET unset: the compose default), at this address.
+    let script = doc_block("## 2. Send a signed webhook").replace("http://localhost:8080", &format!("http://{public}"));
+    let out = Command::new("bash").args(["-euc", &script]).env_remove("ORDERS_SECRET").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(answer, serde_json::json!({"order_id":"o-1","approved":true,"risk":"low","customer":"c-1"}));
+    let got = monolith.received();
+    assert_eq!(got.len(), 1, "the monolith got the signed webhook once");
+    assert_eq!(got[0].headers["x-github-delivery"], "o-1");
+}
