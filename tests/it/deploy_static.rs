@@ -330,3 +330,37 @@ fn kubernetes_statefulset_overlay_gives_each_replica_its_own_spool_claim() {
     let headless = find(&objects, "Service").into_iter().find(|s| s["metadata"]["name"] == sts["spec"]["serviceName"]).unwrap();
     assert_eq!(headless["spec"]["clusterIP"], "None");
 }
+
+#[test]
+fn dockerfile_runs_non_root_and_agrees_with_the_compose_config() {
+    let text = std::fs::read_to_string(root().join("deploy/docker/Dockerfile")).unwrap().replace("\\\n", " ");
+    let runtime = text.rsplit_once("\nFROM ").expect("a multi-stage build").1;
+    let lines: Vec<&str> = runtime.lines().map(str::trim).collect();
+    let instr = |name: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .map(|r| r.trim().to_string())
+            .collect()
+    };
+    assert!(runtime.starts_with("debian:bookworm-slim"), "runtime stage: {}", runtime.lines().next().unwrap());
+    assert_eq!(instr("USER"), vec!["10001:10001"]);
+    assert_eq!(instr("ENTRYPOINT"), vec![r#"["strangler"]"#]);
+    assert_eq!(instr("CMD"), vec![r#"["run", "--config", "/etc/strangler/strangler.toml"]"#]);
+    assert!(text.contains("ARG STRANGLER_GIT_COMMIT"), "the build argument build.rs falls back to");
+    assert!(instr("HEALTHCHECK")[0].contains("/healthz"));
+    // The compose config listens on the exposed ports, the healthcheck asks its admin port, and
+    // it spools on the image's volume.
+    let cfg: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("deploy/compose/strangler.toml")).unwrap()).unwrap();
+    let exposed: BTreeSet<u16> = instr("EXPOSE").iter().flat_map(|l| l.split_whitespace().map(|p| p.parse().unwrap())).collect();
+    let admin = port(cfg["admin"]["listen"].as_str().unwrap());
+    assert_eq!(exposed, BTreeSet::from([port(cfg["server"]["listen"].as_str().unwrap()), admin]));
+    assert_eq!(instr("ENV"), vec![format!("STRANGLER_ADMIN_PORT={admin}")]);
+    assert_eq!(instr("VOLUME"), vec![format!(r#"["{}"]"#, cfg["spool"]["dir"].as_str().unwrap())]);
+    // .dockerignore keeps the build context small and leaves .git out (hence the build arg).
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    for entry in [".git", "target", "tests/browser/node_modules"] {
+        assert!(ignore.lines().any(|l| l.trim() == entry), ".dockerignore lacks {entry}");
+    }
+}
