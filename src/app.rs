@@ -284,7 +284,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             ),
         });
         let stack = ingress::stack::build(proxy, &cfg.server);
-        (addr, Some(tokio::spawn(ingress::serve(listener, stack, serve_opts, stopped.clone()))))
+        let tls = cfg.server.tls.as_ref().map(|t| ingress::tls::start("server", t, &metrics.tls, stopped.clone())).transpose()?;
+        (addr, Some(tokio::spawn(ingress::serve(listener, stack, serve_opts, stopped.clone(), tls))))
     } else {
         (SocketAddr::from(([0, 0, 0, 0], 0)), None)
     };
@@ -334,7 +335,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             legacy: cfg.legacy.url.clone(),
         },
     });
-    background.push(tokio::spawn(admin_api::serve(admin_listener, api, serve_opts, stopped)));
+    let admin_tls = cfg.admin.tls.as_ref().map(|t| ingress::tls::start("admin", t, &metrics.tls, stopped.clone())).transpose()?;
+    background.push(tokio::spawn(admin_api::serve(admin_listener, api, serve_opts, stopped, admin_tls)));
     tracing::info!(%public_addr, %admin_addr, %brokers, role = ?opts.role, "strangler started");
 
     Ok(Running {

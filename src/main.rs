@@ -56,12 +56,13 @@ enum Command {
         /// Webhooks per second.
         #[arg(long, default_value_t = 50)]
         rate: u32,
-        /// Public listener.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// Admin listener.
-        #[arg(long, default_value = "127.0.0.1:9090")]
-        admin: std::net::SocketAddr,
+        /// Public listener [env: STRANGLER_DEMO_LISTEN] [default: 127.0.0.1:8080]
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Admin listener, host:port [env: STRANGLER_ADMIN, the CLI's http://host:port]
+        /// [default: 127.0.0.1:9090]. Its admin token is STRANGLER_ADMIN_TOKEN's value when set.
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
     },
     /// Run only the demo's sample monolith (what the compose stack puts behind strangler).
     SampleMonolith {
@@ -198,7 +199,17 @@ fn main() -> ExitCode {
                 eprintln!("strangler demo: --share expects a percent from 0 to 100 with at most two decimals, found {bad}");
                 return ExitCode::from(2);
             }
-            let opts = DemoOptions { share, rate, disagree_bp: 200, listen, admin };
+            let env = |var: &str| std::env::var(var).ok();
+            let addrs = strangler::demo::listen::DemoAddrs::choose(listen, admin, &env);
+            let (listen, admin) = match addrs {
+                Ok(a) => (a.listen, a.admin),
+                Err(e) => {
+                    eprintln!("strangler demo: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let token = env(strangler::control::client::TOKEN_ENV).map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+            let opts = DemoOptions { share, rate, disagree_bp: 200, listen, admin, token };
             block_on(demo(opts))
         }
         Command::SampleMonolith { listen } => {

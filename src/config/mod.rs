@@ -11,6 +11,7 @@ mod matching;
 pub mod raw;
 mod raw_route;
 mod spool;
+pub mod tls;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -75,6 +76,8 @@ pub struct Server {
     pub trusted_proxies: Vec<crate::ingress::forwarded::Cidr>,
     /// Keep request headers whose names contain `_`; by default they are dropped.
     pub underscores_in_headers: bool,
+    /// `[server.tls]`: the certificate pair to serve HTTPS with; `None`: plain HTTP.
+    pub tls: Option<tls::Tls>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +87,8 @@ pub struct Admin {
     pub tokens: Vec<crate::control::auth::Token>,
     /// `/readyz` answers 503 while Kafka is down (`admin.ready_requires_kafka`, resolved).
     pub ready_requires_kafka: bool,
+    /// `[admin.tls]`: the certificate pair to serve HTTPS with; `None`: plain HTTP.
+    pub tls: Option<tls::Tls>,
 }
 
 #[derive(Debug, Clone)]

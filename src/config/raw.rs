@@ -148,6 +148,8 @@ pub struct RawServer {
     /// Keep request headers whose names contain `_` (dropped by default, as nginx does).
     #[serde(default)]
     pub underscores_in_headers: bool,
+    /// `[server.tls]`: serve HTTPS. Absent: plain HTTP.
+    pub tls: Option<super::tls::RawTls>,
 }
 
 /// `[admin]`: metrics, health and the admin API, kept off the public listener.
@@ -165,6 +167,8 @@ pub struct RawAdmin {
     /// `/readyz` fails while Kafka is down. Default: true without a spool, false with one.
     #[serde(default)]
     pub ready_requires_kafka: Option<bool>,
+    /// `[admin.tls]`: serve HTTPS. Absent: plain HTTP.
+    pub tls: Option<super::tls::RawTls>,
 }
 
 /// `[[admin.token]]`: one named bearer token, from an environment variable or a file.
@@ -239,13 +243,20 @@ impl Default for RawServer {
             max_connections: default_max_connections(),
             trusted_proxies: Vec::new(),
             underscores_in_headers: false,
+            tls: None,
         }
     }
 }
 
 impl Default for RawAdmin {
     fn default() -> Self {
-        Self { listen: default_admin_listen(), read_requires_token: false, tokens: Vec::new(), ready_requires_kafka: None }
+        Self {
+            listen: default_admin_listen(),
+            read_requires_token: false,
+            tokens: Vec::new(),
+            ready_requires_kafka: None,
+            tls: None,
+        }
     }
 }
 

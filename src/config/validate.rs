@@ -57,6 +57,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
             })
             .collect(),
         underscores_in_headers: raw.server.underscores_in_headers,
+        tls: super::tls::validate("server.tls", raw.server.tls.as_ref(), &mut errs),
     };
     if raw.server.max_body_bytes == 0 {
         errs.push(ConfigError::new("server.max_body_bytes", "a size in bytes above 0", "0"));
@@ -78,6 +79,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         read_requires_token: raw.admin.read_requires_token,
         tokens: super::admin::tokens(&raw.admin.tokens, env, &mut errs),
         ready_requires_kafka: super::admin::ready_requires_kafka(&raw.admin, raw.spool.is_some()),
+        tls: super::tls::validate("admin.tls", raw.admin.tls.as_ref(), &mut errs),
     };
     let legacy = Legacy {
         url: upstream_url("legacy.url", &raw.legacy.url, &mut errs),

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod decision;
 pub mod generator;
+pub mod listen;
 pub mod monolith;
 pub mod scene;
 pub mod service;

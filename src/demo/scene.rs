@@ -30,6 +30,8 @@ pub struct DemoOptions {
     pub disagree_bp: u32,
     pub listen: SocketAddr,
     pub admin: SocketAddr,
+    /// The admin token; a fresh one per run when `None`.
+    pub token: Option<String>,
 }
 
 /// A running demo.
@@ -98,8 +100,9 @@ compare = {{ window_ms = 10000, samples = 20 }}
         admin = opts.admin,
         legacy = monolith.url(),
     );
-    // A token for this run only, printed in the banner, so the live dial can be tried at once.
-    let token = format!("demo-{}", ulid::Ulid::new());
+    // The operator's own (`STRANGLER_ADMIN_TOKEN`, so the CLI in the same shell just works), or
+    // one for this run only; printed in the banner either way, so the dial can be tried at once.
+    let token = opts.token.clone().unwrap_or_else(|| format!("demo-{}", ulid::Ulid::new()));
     let env = |var: &str| Some(if var == "DEMO_TOKEN" { token.clone() } else { SECRET.to_string() });
     let cfg = crate::config::load_str(&toml, "demo.toml", &env).map_err(|e| anyhow::anyhow!("{e}"))?;
     let proxy = app::start(cfg, Options::default()).await?;

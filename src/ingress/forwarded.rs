@@ -11,7 +11,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::Request;
+use http::header::HeaderName;
+use http::{HeaderValue, Request};
 use tower::{Layer, Service};
 
 use super::ConnInfo;
@@ -106,6 +107,9 @@ impl<S> Layer<S> for ForwardedLayer {
     }
 }
 
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// See [`ForwardedLayer`].
 #[derive(Clone)]
 pub struct Forwarded<S> {
     inner: S,
@@ -126,9 +130,15 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         // No ConnInfo (never on the public listener) counts as untrusted.
-        let trusted = req.extensions().get::<ConnInfo>().is_some_and(|c| self.trusted.iter().any(|n| n.contains(c.peer.ip())));
+        let conn = req.extensions().get::<ConnInfo>().copied();
+        let trusted = conn.is_some_and(|c| self.trusted.iter().any(|n| n.contains(c.peer.ip())));
         if !trusted {
             discard_forwarded(req.headers_mut());
+        }
+        // Over TLS the scheme the sender used is https, unless a trusted proxy in front said otherwise
+        // (legacy::headers::add_forwarded keeps a value already there).
+        if conn.is_some_and(|c| c.tls) {
+            req.headers_mut().entry(X_FORWARDED_PROTO).or_insert(HeaderValue::from_static("https"));
         }
         self.inner.call(req)
     }

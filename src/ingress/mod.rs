@@ -20,6 +20,7 @@ pub mod new_path;
 pub mod proxy;
 pub mod stack;
 pub mod timeout;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub const UNROUTED: &str = "_unrouted";
 #[derive(Clone, Copy, Debug)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// The connection is TLS (`server.tls`): the monolith is told `X-Forwarded-Proto: https`.
+    pub tls: bool,
 }
 
 /// Tags a response with its route and outcome for the metrics layer.
@@ -114,8 +117,14 @@ impl ServeOptions {
 }
 
 /// Serves `service` on `listener` until `shutdown` turns true; then drains within the grace time.
-pub async fn serve<S>(listener: TcpListener, service: S, opts: ServeOptions, shutdown: watch::Receiver<bool>)
-where
+/// With `tls`, each connection's handshake runs in its own task, bounded by the header read timeout.
+pub async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    opts: ServeOptions,
+    shutdown: watch::Receiver<bool>,
+    tls: Option<tls::Acceptor>,
+) where
     S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
@@ -133,6 +142,7 @@ where
     if opts.max_headers != HYPER_DEFAULT_MAX_HEADERS {
         http.max_headers(opts.max_headers);
     }
+    let http = Arc::new(http);
     let connections = Arc::new(Semaphore::new(opts.max_connections));
     let mut warned_full: Option<Instant> = None;
     loop {
@@ -167,14 +177,23 @@ where
         };
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
+        let on_tls = tls.is_some();
         let per_request = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnInfo { peer });
+            req.extensions_mut().insert(ConnInfo { peer, tls: on_tls });
             svc.clone().oneshot(req)
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), per_request));
+        // Watched from accept, so shutdown waits for a connection still in its handshake too.
+        let (watcher, http, tls) = (graceful.watcher(), http.clone(), tls.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => watcher.watch(http.serve_connection(TokioIo::new(stream), per_request)).await,
+                Some(tls) => match tls.accept(stream, opts.header_read_timeout).await {
+                    Some(stream) => watcher.watch(http.serve_connection(TokioIo::new(stream), per_request)).await,
+                    None => return,
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

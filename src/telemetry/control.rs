@@ -1,6 +1,6 @@
 //! Metrics of the control plane: the dial in force, the guard, changes, reloads and the admin API.
 
-use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::control::state::DialState;
 use crate::route::assign::Mode;
@@ -16,6 +16,12 @@ pub struct ControlMetrics {
     pub version: IntGaugeVec,
     /// `strangler_guard_tripped{route}`: 1 while the guard's trip is not cleared.
     pub guard_tripped: IntGaugeVec,
+    /// `strangler_route_min_parity{route}`: the route's `guard.min_parity` (0–1), for routes with
+    /// a guard; set with the route table (start-up and each reload).
+    pub min_parity: GaugeVec,
+    /// `strangler_ready`: 1 when `/readyz` would answer ready, 0 if not; probed at each `/metrics`
+    /// scrape and each `/readyz` call.
+    pub ready: IntGauge,
     /// `strangler_guard_trips_total{route}`: changes that tripped the guard.
     pub guard_trips: IntCounterVec,
     /// `strangler_control_changes_total{route,by}`: changes applied, by who made them.
@@ -52,7 +58,16 @@ impl ControlMetrics {
         let bad_records =
             IntCounter::new("strangler_control_records_invalid_total", "Control records that could not be decoded.")?;
         registry.register(Box::new(bad_records.clone()))?;
+        let min_parity = GaugeVec::new(
+            Opts::new("strangler_route_min_parity", "The route's guard.min_parity: parity below it trips the guard (0 to 1)."),
+            &["route"],
+        )?;
+        registry.register(Box::new(min_parity.clone()))?;
+        let ready = IntGauge::new("strangler_ready", "1 when /readyz would answer ready (200), 0 if not.")?;
+        registry.register(Box::new(ready.clone()))?;
         Ok(Self {
+            min_parity,
+            ready,
             share_ratio,
             mode: int_gauge("strangler_route_mode", "1 for the route's mode in force, 0 for the others.", &["route", "mode"])?,
             version: int_gauge("strangler_route_dial_version", "Version of the route's dial in force.", &["route"])?,

@@ -9,6 +9,7 @@ mod families;
 pub mod logging;
 pub mod readiness;
 pub mod route;
+pub mod tls;
 mod zero;
 
 pub use control::ControlMetrics;
@@ -40,6 +41,8 @@ pub struct Metrics {
     pub control: ControlMetrics,
     /// Each route's request-path handles, resolved once per route.
     pub routes: Arc<ByRoute>,
+    /// TLS at the listeners.
+    pub tls: tls::TlsMetrics,
 }
 
 impl Metrics {
@@ -219,7 +222,8 @@ impl Metrics {
         };
         let control = ControlMetrics::new(&registry)?;
         let routes = Arc::new(ByRoute::new(route::Vecs::new(&ingress, &legacy, &verify, &routing)));
-        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes })
+        let tls = tls::TlsMetrics::new(&registry)?;
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls })
     }
 
     /// The Prometheus text exposition of every metric.

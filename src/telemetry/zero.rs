@@ -43,6 +43,15 @@ impl Metrics {
     /// its series until restart.
     pub fn init_routes(&self, table: &RouteTable) {
         self.init_fixed();
+        for route in table.iter() {
+            // The guard's threshold, for the parity alert; a reload that drops the guard drops it.
+            match &route.guard {
+                Some(guard) => self.control.min_parity.with_label_values(&[&route.name]).set(guard.min_parity),
+                None => {
+                    let _ = self.control.min_parity.remove_label_values(&[&route.name]);
+                }
+            }
+        }
         for route in std::iter::once(UNMATCHED).chain(table.iter().map(|r| r.name.as_str())) {
             self.ingress.latency.with_label_values(&[route]);
             self.legacy.latency.with_label_values(&[route]);
@@ -134,5 +143,25 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("strangler_legacy_errors_total{reason=\"timeout\",route=\"_unmatched\"} 0"), "{text}");
         assert!(!text.contains("strangler_signature_failures_total{"), "no route, no route series: {text}");
+    }
+
+    #[test]
+    fn a_guarded_route_exports_its_min_parity_until_a_reload_drops_the_guard() {
+        let toml = |guard: &str| {
+            format!(
+                "[legacy]\nurl = \"http://127.0.0.1:9\"\n[kafka]\nbrokers = \"127.0.0.1:9\"\n[[route]]\nname = \"orders\"\n\
+                 match = {{ path = \"/webhooks/orders\" }}\ntopic = \"webhooks.orders\"\n\
+                 signature = {{ scheme = \"github\", mode = \"off\" }}\n{guard}"
+            )
+        };
+        let table = |guard: &str| {
+            let cfg = crate::config::load_str(&toml(guard), "guard.toml", &|_| None).unwrap();
+            RouteTable::new(cfg.routes.into_iter().map(std::sync::Arc::new).collect())
+        };
+        let metrics = Metrics::new().unwrap();
+        metrics.init_routes(&table("guard = { min_parity = 0.97 }\n"));
+        assert!(metrics.render().contains("strangler_route_min_parity{route=\"orders\"} 0.97"), "{}", metrics.render());
+        metrics.init_routes(&table(""));
+        assert!(!metrics.render().contains("strangler_route_min_parity{"), "{}", metrics.render());
     }
 }

@@ -192,7 +192,13 @@ async fn count(State(api): State<Arc<Api>>, req: Request, next: Next) -> Respons
 }
 
 /// Serves the admin listener until shutdown.
-pub async fn serve(listener: TcpListener, api: Arc<Api>, opts: ServeOptions, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    api: Arc<Api>,
+    opts: ServeOptions,
+    shutdown: watch::Receiver<bool>,
+    tls: Option<ingress::tls::Acceptor>,
+) {
     let router = router(api);
     let service = tower::service_fn(move |req: http::Request<Incoming>| {
         let router = router.clone();
@@ -204,5 +210,5 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>, opts: ServeOptions, shu
             Ok::<_, Infallible>(http::Response::from_parts(parts, ingress::full(bytes)))
         }
     });
-    ingress::serve(listener, service, opts, shutdown).await;
+    ingress::serve(listener, service, opts, shutdown, tls).await;
 }

@@ -11,12 +11,14 @@ use http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use serde::Deserialize;
 
 use super::{json, json_body, Api, ApiError};
-use crate::telemetry::readiness::KafkaState;
+use crate::telemetry::readiness::{KafkaState, Report};
 
 /// The OpenAPI 3.1 description of this API.
 const OPENAPI: &str = include_str!("openapi.json");
 
+/// The Prometheus exposition; `strangler_ready` is probed first, so it holds without `/readyz` calls.
 pub async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    probe(&api).await;
     api.publishing.refresh_gauges();
     api.control.refresh_gauges();
     for r in api.routes.load().iter() {
@@ -32,9 +34,8 @@ pub async fn healthz() -> Response {
     json(StatusCode::OK, serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when this replica can serve (see [`crate::telemetry::readiness`]); Kafka down is
-/// reported as degraded, and fails readiness only with `admin.ready_requires_kafka`.
-pub async fn readyz(State(api): State<Arc<Api>>) -> Response {
+/// Runs the readiness probe and sets `strangler_ready` from it.
+async fn probe(api: &Api) -> Report {
     let kafka = if api.publishing.kafka_down() {
         KafkaState::Unreachable
     } else if api.publishing.kafka_up() {
@@ -45,6 +46,14 @@ pub async fn readyz(State(api): State<Arc<Api>>) -> Response {
     let mut upstreams: Vec<Uri> = api.routes.load().iter().map(|r| r.upstream.clone()).collect();
     upstreams.push(api.readiness.legacy.clone());
     let report = api.readiness.check(&upstreams, kafka, api.control.caught_up()).await;
+    api.metrics.control.ready.set(i64::from(report.ready));
+    report
+}
+
+/// Ready when this replica can serve (see [`crate::telemetry::readiness`]); Kafka down is
+/// reported as degraded, and fails readiness only with `admin.ready_requires_kafka`.
+pub async fn readyz(State(api): State<Arc<Api>>) -> Response {
+    let report = probe(&api).await;
     let status = if report.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut body = serde_json::to_value(&report).unwrap_or_default();
     body["durable"] = api.embedded_bootstrap.is_none().into();
