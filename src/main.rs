@@ -20,8 +20,11 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[export_name = "_rjem_malloc_conf"]
 pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
+/// `strangler --version`: the crate version and the git commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRANGLER_GIT_COMMIT"), ")");
+
 #[derive(Parser)]
-#[command(name = "strangler", version, about = "Reverse proxy for strangler-fig migrations off a legacy monolith")]
+#[command(name = "strangler", version = VERSION, about = "Reverse proxy for strangler-fig migrations off a legacy monolith")]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -60,6 +63,12 @@ enum Command {
         /// [default: 127.0.0.1:9090]. Its admin token is STRANGLER_ADMIN_TOKEN's value when set.
         #[arg(long)]
         admin: Option<std::net::SocketAddr>,
+    },
+    /// Run only the demo's sample monolith (what the compose stack puts behind strangler).
+    SampleMonolith {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: std::net::SocketAddr,
     },
     /// Validate a configuration file (secrets' environment variables included) and exit.
     CheckConfig {
@@ -202,6 +211,10 @@ fn main() -> ExitCode {
             let token = env(strangler::control::client::TOKEN_ENV).map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
             let opts = DemoOptions { share, rate, disagree_bp: 200, listen, admin, token };
             block_on(demo(opts))
+        }
+        Command::SampleMonolith { listen } => {
+            logging::init(cli.log_format);
+            block_on(strangler::demo::cli::sample_monolith(listen))
         }
         Command::Status { admin } => operate(admin, Call::Status),
         Command::Dial { route, percent, change: ChangeArgs { reason, expected_version }, admin } => {
