@@ -5,6 +5,7 @@
 
 mod admin;
 mod control;
+mod legacy_tls;
 pub mod locate;
 mod mapping;
 mod matching;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use http::Uri;
 
 use crate::route::Route;
+pub use legacy_tls::{LegacyTls, RawLegacyTls};
 pub use validate::{validate, EnvLookup};
 
 /// A configuration ready to run: every value checked, every secret loaded.
@@ -92,6 +94,8 @@ pub struct Legacy {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub preserve_host: bool,
+    /// `[legacy.tls]`: the client configuration for every `https://` upstream.
+    pub tls: LegacyTls,
 }
 
 #[derive(Debug, Clone)]
