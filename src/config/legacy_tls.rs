@@ -28,21 +28,22 @@ pub struct RawLegacyTls {
 #[derive(Clone)]
 pub struct LegacyTls {
     pub client: Arc<ClientConfig>,
-    /// `legacy.tls.ca`, if set (for the log; the certificates are in `client`).
+    /// `legacy.tls.ca`, `cert` and `key` as set (the files' contents are in `client`).
     pub ca: Option<String>,
-    /// A client certificate is shown.
-    pub mtls: bool,
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 impl fmt::Debug for LegacyTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LegacyTls").field("ca", &self.ca).field("mtls", &self.mtls).finish_non_exhaustive()
+        let LegacyTls { client: _, ca, cert, key } = self;
+        f.debug_struct("LegacyTls").field("ca", ca).field("cert", cert).field("key", key).finish_non_exhaustive()
     }
 }
 
 impl Default for LegacyTls {
     fn default() -> Self {
-        Self { client: Arc::new(tls::default_config()), ca: None, mtls: false }
+        Self { client: Arc::new(tls::default_config()), ca: None, cert: None, key: None }
     }
 }
 
@@ -69,9 +70,8 @@ pub(super) fn validate(raw: Option<&RawLegacyTls>, errs: &mut Vec<ConfigError>) 
     if errs.len() > before {
         return LegacyTls::default();
     }
-    let mtls = identity.is_some();
     match tls::client_config(Material { roots, identity }) {
-        Ok(client) => LegacyTls { client: Arc::new(client), ca: raw.ca.clone(), mtls },
+        Ok(client) => LegacyTls { client: Arc::new(client), ca: raw.ca.clone(), cert: raw.cert.clone(), key: raw.key.clone() },
         Err(BuildError::Root(e)) => {
             errs.push(ConfigError::new("legacy.tls.ca", "CA certificates rustls accepts", e.to_string()));
             LegacyTls::default()
@@ -159,10 +159,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         files(dir.path());
         let tls = load(dir.path(), "ca = \"DIR/ca.pem\"\ncert = \"DIR/cert.pem\"\nkey = \"DIR/key.pem\"\n").unwrap();
-        assert!(tls.mtls);
+        assert!(tls.cert.is_some() && tls.key.is_some());
         assert!(tls.client.client_auth_cert_resolver.has_certs());
         let tls = load(dir.path(), "ca = \"DIR/ca.pem\"\n").unwrap();
-        assert!(!tls.mtls);
+        assert!(tls.cert.is_none());
         assert!(tls.ca.is_some_and(|ca| ca.ends_with("ca.pem")));
     }
 
@@ -191,10 +191,11 @@ mod tests {
 
     #[test]
     fn https_upstreams_are_accepted_and_other_schemes_are_not() {
-        let ok = "[legacy]\nurl = \"https://monolith.internal\"\n[[route]]\nname = \"r\"\nmatch = { path = \"/r\" }\nmode = \"passthrough\"\ntopic = \"t\"\nupstream = \"https://other:8443\"\n";
-        let cfg = load_str(ok, "f.toml", &|_| None).unwrap();
+        let ok = "[legacy]\nurl = \"https://monolith.internal\"\n[[route]]\nname = \"r\"\nmatch = { path = \"/r\" }\nmode = \"passthrough\"\ntopic = \"t\"\nupstream = \"https://other:8443\"\nsignature = { scheme = \"github\", secrets_env = [\"S\"] }\n";
+        let cfg = load_str(ok, "f.toml", &|_| Some("a-secret-long-enough-to-pass".into())).unwrap();
         assert_eq!(cfg.legacy.url.scheme_str(), Some("https"));
-        assert!(!cfg.legacy.tls.mtls);
+        assert_eq!(cfg.routes[0].upstream.to_string(), "https://other:8443/");
+        assert!(cfg.legacy.tls.ca.is_none() && !cfg.legacy.tls.client.client_auth_cert_resolver.has_certs());
         let bad = "[legacy]\nurl = \"ftp://monolith\"\n";
         let err = load_str(bad, "f.toml", &|_| None).unwrap_err().to_string();
         assert!(err.contains("key `legacy.url`: expected an http:// URL or https:// URL"), "{err}");

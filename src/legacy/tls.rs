@@ -54,19 +54,18 @@ pub fn default_config() -> ClientConfig {
 
 /// The TLS error anywhere in `e`'s source chain, e.g. `invalid peer certificate: UnknownIssuer`.
 ///
-/// tokio-rustls wraps a [`rustls::Error`] in an [`std::io::Error`], whose `source()` skips it, so
-/// each I/O error's inner error is looked at too.
+/// tokio-rustls wraps a [`rustls::Error`] in an [`std::io::Error`] (and hyper-rustls that in
+/// another), whose `source()` skips the wrapped error, so an I/O error's inner error is followed.
 pub fn reason(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut next = Some(e);
     while let Some(err) = next {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls.to_string());
         }
-        let inner = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
-        if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            return Some(tls.to_string());
-        }
-        next = err.source();
+        next = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
@@ -86,7 +85,7 @@ mod tests {
     fn reason_finds_a_rustls_error_inside_an_io_error() {
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
-        let outer: Box<dyn std::error::Error + Send + Sync> = Box::new(io);
+        let outer: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other(io));
         assert_eq!(reason(outer.as_ref()).as_deref(), Some("invalid peer certificate: UnknownIssuer"));
         let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(reason(&plain), None);

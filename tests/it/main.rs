@@ -44,4 +44,5 @@ mod route_spelling;
 mod route_templates;
 mod sign;
 mod split;
+mod upstream_tls;
 mod write_ahead;
