@@ -56,12 +56,7 @@ fn pki() -> Pki {
     ] {
         std::fs::write(dir.path().join(name), pem).unwrap();
     }
-    Pki {
-        dir,
-        ca: ca_cert.der().clone(),
-        server_chain: vec![server.der().clone()],
-        server_key: server_key.serialize_der(),
-    }
+    Pki { dir, ca: ca_cert.der().clone(), server_chain: vec![server.der().clone()], server_key: server_key.serialize_der() }
 }
 
 impl Pki {
@@ -117,7 +112,8 @@ async fn signed_webhooks_and_passthrough_reach_an_https_monolith_byte_for_byte()
     let tansu = Tansu::start();
     let monolith = tls_monolith(&pki, false).await;
     assert!(monolith.url().starts_with("https://"));
-    let proxy = start_proxy(&config(&https_url(&monolith), &tansu.brokers, &pki.legacy_tls("ca.pem", false)), &[("GH", "s")], None).await;
+    let proxy =
+        start_proxy(&config(&https_url(&monolith), &tansu.brokers, &pki.legacy_tls("ca.pem", false)), &[("GH", "s")], None).await;
 
     let hook = br#"{"repository":{"full_name":"a/b"},"n":1}"#;
     let r1 = post(&url(&proxy, "/webhooks/github"), &sign::github("s", hook), &hook[..]).await;
@@ -146,7 +142,8 @@ async fn mtls_works_with_the_client_certificate_and_is_unavailable_without_it() 
     let pki = pki();
     let tansu = Tansu::start();
     let monolith = tls_monolith(&pki, true).await;
-    let with = start_proxy(&config(&https_url(&monolith), &tansu.brokers, &pki.legacy_tls("ca.pem", true)), &[("GH", "s")], None).await;
+    let with =
+        start_proxy(&config(&https_url(&monolith), &tansu.brokers, &pki.legacy_tls("ca.pem", true)), &[("GH", "s")], None).await;
     let without =
         start_proxy(&config(&https_url(&monolith), &tansu.brokers, &pki.legacy_tls("ca.pem", false)), &[("GH", "s")], None).await;
 
@@ -166,6 +163,9 @@ async fn mtls_works_with_the_client_certificate_and_is_unavailable_without_it() 
     let text = scrape(&without).await;
     assert_eq!(metric(&text, "strangler_legacy_errors_total", &[("reason", "unavailable")]), 2.0);
     assert_eq!(metric(&scrape(&with).await, "strangler_legacy_errors_total", &[]), 0.0);
+    // The logged error names the monolith's refusal (TLS 1.3: an alert at the first read).
+    let err = forward_directly(&https_url(&monolith), &pki.legacy_tls("ca.pem", false)).await;
+    assert!(err.contains("TLS: received fatal alert: CertificateRequired"), "{err}");
     with.shutdown().await;
     without.shutdown().await;
     monolith.shutdown();
