@@ -6,6 +6,7 @@
 mod admin;
 mod control;
 mod kafka_security;
+mod legacy_tls;
 pub mod locate;
 mod mapping;
 mod matching;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use http::Uri;
 
 use crate::route::Route;
+pub use legacy_tls::{LegacyTls, RawLegacyTls};
 pub use validate::{validate, EnvLookup};
 
 /// A configuration ready to run: every value checked, every secret loaded.
@@ -98,6 +100,8 @@ pub struct Legacy {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub preserve_host: bool,
+    /// `[legacy.tls]`: the client configuration for every `https://` upstream.
+    pub tls: LegacyTls,
 }
 
 #[derive(Clone)]

@@ -191,6 +191,8 @@ pub struct RawLegacy {
     pub response_timeout_ms: u64,
     #[serde(default = "default_true")]
     pub preserve_host: bool,
+    /// `[legacy.tls]`: for `https://` upstreams.
+    pub tls: Option<super::legacy_tls::RawLegacyTls>,
 }
 
 /// `[kafka]`: where events go. No `brokers` means the embedded, non-durable broker.

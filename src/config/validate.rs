@@ -86,6 +86,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         connect_timeout: millis("legacy.connect_timeout_ms", raw.legacy.connect_timeout_ms, &mut errs),
         response_timeout: millis("legacy.response_timeout_ms", raw.legacy.response_timeout_ms, &mut errs),
         preserve_host: raw.legacy.preserve_host,
+        tls: super::legacy_tls::validate(raw.legacy.tls.as_ref(), &mut errs),
     };
     let kafka = Kafka {
         brokers: raw.kafka.brokers.clone().filter(|b| !b.trim().is_empty()),
@@ -312,24 +313,17 @@ fn millis(key: &str, ms: u64, errs: &mut Vec<ConfigError>) -> Duration {
     Duration::from_millis(ms)
 }
 
-/// An upstream is `http://host[:port]`: paths are appended from the request, so a base path is refused.
+/// An upstream is `http://host[:port]` or `https://host[:port]` (TLS per `[legacy.tls]`): paths
+/// are appended from the request, so a base path is refused.
 fn upstream_url(key: &str, s: &str, errs: &mut Vec<ConfigError>) -> Uri {
-    let expected = "an http:// URL with a host and no path, e.g. http://127.0.0.1:3000";
+    let expected = "an http:// URL or https:// URL with a host and no path, e.g. http://127.0.0.1:3000";
     match s.parse::<Uri>() {
         Ok(u)
-            if u.scheme_str() == Some("http")
+            if matches!(u.scheme_str(), Some("http" | "https"))
                 && u.authority().is_some()
                 && matches!(u.path(), "" | "/")
                 && u.query().is_none() =>
         {
-            u
-        }
-        Ok(u) if u.scheme_str() == Some("https") => {
-            errs.push(ConfigError::new(
-                key,
-                expected,
-                format!("`{s}` (https upstreams are not supported yet: terminate TLS in front of the monolith)"),
-            ));
             u
         }
         _ => {

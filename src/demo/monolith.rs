@@ -7,7 +7,7 @@
 //! ending in `/hold` is recorded and answered once [`MonolithHandle::release_held`] is called.
 //! Each `x-monolith-reply-header: Name: value` request header is echoed as a response header.
 //! An `x-monolith-reply-bytes: N` request header makes the body [`reply_bytes`]`(N)` instead
-//! (`text/plain`): a large answer.
+//! (`text/plain`): a large answer. [`Monolith::start_tls`] serves the same over TLS (https).
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -65,6 +66,8 @@ struct Shared {
     behaviour: Behaviour,
     /// Requests answered, recorded or not.
     seen: std::sync::atomic::AtomicUsize,
+    /// Serve https with this configuration (it may require client certificates).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -96,6 +99,19 @@ impl Monolith {
 
     /// Like [`Monolith::start`], with a chosen behaviour.
     pub async fn start_with(addr: SocketAddr, behaviour: Behaviour) -> std::io::Result<MonolithHandle> {
+        Self::serve(addr, behaviour, None).await
+    }
+
+    /// Like [`Monolith::start`], over TLS with `config` (e.g. one that requires client certificates).
+    pub async fn start_tls(addr: SocketAddr, config: Arc<rustls::ServerConfig>) -> std::io::Result<MonolithHandle> {
+        Self::serve(addr, Behaviour::default(), Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn serve(
+        addr: SocketAddr,
+        behaviour: Behaviour,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<MonolithHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -107,6 +123,7 @@ impl Monolith {
             released: watch::Sender::new(false),
             behaviour,
             seen: std::sync::atomic::AtomicUsize::new(0),
+            tls,
         });
         tokio::spawn(accept_loop(shared.clone()));
         tracing::info!(%addr, "sample monolith listening");
@@ -120,9 +137,10 @@ impl MonolithHandle {
         self.shared.addr
     }
 
-    /// Base URL, e.g. `http://127.0.0.1:PORT`.
+    /// Base URL, e.g. `http://127.0.0.1:PORT` (`https://` when started with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.shared.addr)
+        let scheme = if self.shared.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.shared.addr)
     }
 
     /// Snapshot of every request recorded so far, in arrival order.
@@ -176,7 +194,25 @@ async fn accept_loop(shared: Arc<Shared>) {
             },
             _ = stopped(&mut stop) => return,
         };
-        tokio::spawn(serve_connection(shared.clone(), stream, peer));
+        match shared.tls.clone() {
+            None => drop(tokio::spawn(serve_connection(shared.clone(), stream, peer))),
+            Some(acceptor) => drop(tokio::spawn(serve_tls(shared.clone(), acceptor, stream, peer))),
+        }
+    }
+}
+
+async fn serve_tls(shared: Arc<Shared>, acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, peer: SocketAddr) {
+    match acceptor.accept(stream).into_fallible().await {
+        Ok(tls) => serve_connection(shared, tls, peer).await,
+        Err((err, mut stream)) => {
+            tracing::debug!(%peer, %err, "sample monolith TLS handshake failed");
+            // Close as a web server does: FIN after the alert, and read what the client already
+            // sent, so that no reset destroys the alert before the client reads it.
+            let _ = stream.shutdown().await;
+            let mut sink = [0u8; 4096];
+            let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        }
     }
 }
 
@@ -185,7 +221,10 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut stop = shared.shutdown.subscribe();
     let service = {
         let shared = shared.clone();

@@ -1,6 +1,7 @@
 //! The pooled client to the monolith: header hygiene, timeouts, and errors sorted for the sender.
 
 pub mod headers;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use http::uri::{PathAndQuery, Uri};
 use http::{header, Request, Response};
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -43,10 +45,10 @@ impl LegacyError {
     }
 }
 
-/// A keep-alive pool of connections to the monolith.
+/// A keep-alive pool of connections to the monolith, over TLS for `https://` upstreams.
 #[derive(Clone)]
 pub struct LegacyClient {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     response_timeout: Duration,
     preserve_host: bool,
 }
@@ -56,6 +58,13 @@ impl LegacyClient {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(cfg.connect_timeout));
         connector.set_nodelay(true);
+        // The TLS layer takes `https://` URLs; plain ones pass through it untouched.
+        connector.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(cfg.tls.client.as_ref().clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
@@ -97,8 +106,13 @@ impl LegacyClient {
 }
 
 fn classify(e: hyper_util::client::legacy::Error) -> LegacyError {
+    // A TLS failure (unknown CA, refused client certificate) means no usable connection, however
+    // far the handshake got: with TLS 1.3 a refused client certificate shows only at the first read.
+    if let Some(why) = tls::reason(&e) {
+        return LegacyError::Unavailable(format!("TLS: {why}"));
+    }
     if e.is_connect() {
-        return LegacyError::Unavailable(e.to_string());
+        return LegacyError::Unavailable(chain(&e));
     }
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -108,4 +122,19 @@ fn classify(e: hyper_util::client::legacy::Error) -> LegacyError {
         source = s.source();
     }
     LegacyError::Failed(e.to_string())
+}
+
+/// `e` and its sources, `: `-joined ("client error (Connect): tcp connect error: Connection refused").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let s_text = s.to_string();
+        if !out.ends_with(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        next = s.source();
+    }
+    out
 }

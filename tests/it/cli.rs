@@ -54,7 +54,7 @@ fn invalid_files_name_the_file_line_key_expected_and_found() {
     let cases: Vec<(&str, String, &str, &[&str])> = vec![
         ("unknown key", BASE.replace("topic =", "topik ="), ":7:", &["route[0]", "unknown field `topik`"]),
         ("bad url", BASE.replace("http://127.0.0.1:3000", "localhost:3000"), ":2:", &["legacy.url", "expected an http:// URL", "found `localhost:3000`"]),
-        ("https url", BASE.replace("http://127.0.0.1:3000", "https://legacy"), ":2:", &["legacy.url", "https"]),
+        ("https url with a path", BASE.replace("http://127.0.0.1:3000", "https://legacy/base"), ":2:", &["legacy.url", "found `https://legacy/base`"]),
         ("duplicate name", format!("{BASE}\n[[route]]\nname = \"github\"\nmatch = {{ path = \"/other\" }}\ntopic = \"t\"\nsignature = {{ scheme = \"github\", secrets_env = [\"GH_SECRET\"] }}\n"), ":11:", &["route[1].name", "duplicate `github`"]),
         ("duplicate path", format!("{BASE}\n[[route]]\nname = \"two\"\nmatch = {{ path = \"/webhooks/github\" }}\ntopic = \"t\"\nsignature = {{ scheme = \"github\", secrets_env = [\"GH_SECRET\"] }}\n"), ":12:", &["route[1].match.path", "`POST /webhooks/github`, which overlaps `POST /webhooks/github` of route `github`"]),
         ("missing env", BASE.replace("[\"GH_SECRET\"]", "[\"GH_SECRET\", \"GH_MISSING\"]"), ":8:", &["route[0].signature.secrets_env[1]", "GH_MISSING to be set", "found it unset"]),

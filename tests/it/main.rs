@@ -51,4 +51,5 @@ mod sign;
 mod split;
 mod tls_edge;
 mod version;
+mod upstream_tls;
 mod write_ahead;
