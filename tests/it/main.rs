@@ -50,6 +50,6 @@ mod route_templates;
 mod sign;
 mod split;
 mod tls_edge;
-mod version;
 mod upstream_tls;
+mod version;
 mod write_ahead;
