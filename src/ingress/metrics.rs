@@ -82,12 +82,15 @@ where
             // A routed answer counts on its route's handles, resolved when the route first answered.
             Some(Outcome { route: RouteTag::Route(route), outcome }) => {
                 route.answered(status, outcome);
-                route.latency.observe(seconds);
+                match &route.new_latency {
+                    Some(new) if crate::ingress::new_path::NEW_PATH_OUTCOMES.contains(outcome) => new.observe(seconds),
+                    _ => route.latency.observe(seconds),
+                }
             }
             unrouted => {
                 let outcome = unrouted.map_or("answered", |o| o.outcome);
                 this.metrics.requests.with_label_values(&[UNROUTED, status.as_str(), outcome]).inc();
-                this.metrics.latency.with_label_values(&[UNROUTED]).observe(seconds);
+                this.metrics.latency.with_label_values(&[UNROUTED, "legacy"]).observe(seconds);
             }
         }
         Poll::Ready(Ok(resp))

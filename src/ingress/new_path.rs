@@ -112,6 +112,10 @@ impl Proxy {
     }
 }
 
+/// The `outcome` tags of answers the new path gave (`strangler_requests_total`), which count as
+/// `owner="new"` in `strangler_request_duration_seconds`.
+pub const NEW_PATH_OUTCOMES: [&str; 4] = ["new_outcome", "published", "outcome_timeout", "duplicate"];
+
 /// An answer before it becomes a response, so the live record can carry its body.
 struct Answer {
     status: StatusCode,

@@ -47,7 +47,7 @@ pub struct CompareMetrics {
 pub struct IngressMetrics {
     /// `strangler_requests_total{route,status,outcome}`.
     pub requests: IntCounterVec,
-    /// `strangler_request_duration_seconds{route}`: from request head to response head.
+    /// `strangler_request_duration_seconds{route,owner}`: from request head to response head.
     pub latency: HistogramVec,
     /// `strangler_body_budget_exhausted_total{route}`: matched requests refused for the body budget.
     pub budget_exhausted: IntCounterVec,

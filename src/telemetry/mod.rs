@@ -59,8 +59,15 @@ impl Metrics {
             registry.register(Box::new(h.clone()))?;
             Ok(h)
         };
-        let request_latency =
-            histogram("strangler_request_duration_seconds", "Time from request head to response head, by route.")?;
+        let request_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "strangler_request_duration_seconds",
+                "Time from request head to response head, by route and owner (new: the new path answered; legacy: everything else).",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["route", "owner"],
+        )?;
+        registry.register(Box::new(request_latency.clone()))?;
         let legacy_latency = histogram("strangler_legacy_duration_seconds", "Time the monolith took to answer, by route.")?;
         let ingress = IngressMetrics {
             requests: counter(

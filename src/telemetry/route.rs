@@ -30,8 +30,11 @@ const REFUSALS: [&str; 2] = ["ambiguous_path", "method_not_allowed"];
 pub struct RouteMetrics {
     /// The route label.
     pub name: Arc<str>,
-    /// `strangler_request_duration_seconds{route}`.
+    /// `strangler_request_duration_seconds{route,owner="legacy"}`: answers the new path did not give.
     pub latency: Histogram,
+    /// `strangler_request_duration_seconds{route,owner="new"}`: answers the new path gave (split,
+    /// cutover); `None` for `_unmatched`.
+    pub new_latency: Option<Histogram>,
     /// `strangler_legacy_duration_seconds{route}`.
     pub legacy_latency: Histogram,
     legacy_errors: [IntCounter; LegacyError::REASONS.len()],
@@ -107,7 +110,8 @@ impl RouteMetrics {
         });
         Self {
             name: route.into(),
-            latency: v.latency.with_label_values(&[route]),
+            latency: v.latency.with_label_values(&[route, "legacy"]),
+            new_latency: (route != UNMATCHED).then(|| v.latency.with_label_values(&[route, "new"])),
             legacy_latency: v.legacy_latency.with_label_values(&[route]),
             legacy_errors: LegacyError::REASONS.map(|r| v.legacy_errors.with_label_values(&[route, r])),
             answers: ArcSwap::default(),
@@ -252,7 +256,8 @@ mod tests {
         assert_eq!(metrics.routing.refusals.with_label_values(&["orders", "method_not_allowed"]).get(), 1);
         assert_eq!(metrics.routing.fallbacks.with_label_values(&["orders", "kafka_down"]).get(), 1);
         assert_eq!(metrics.routing.outcome_timeouts.with_label_values(&["orders"]).get(), 1);
-        assert_eq!(metrics.ingress.latency.with_label_values(&["orders"]).get_sample_count(), 1);
+        assert_eq!(metrics.ingress.latency.with_label_values(&["orders", "legacy"]).get_sample_count(), 1);
+        assert_eq!(metrics.ingress.latency.with_label_values(&["orders", "new"]).get_sample_count(), 0);
         assert_eq!(metrics.legacy.latency.with_label_values(&[UNMATCHED]).get_sample_count(), 1);
         // `_unmatched` has only the passthrough series, and an answer only its own.
         let text = metrics.render();

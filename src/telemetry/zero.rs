@@ -53,7 +53,10 @@ impl Metrics {
             }
         }
         for route in std::iter::once(UNMATCHED).chain(table.iter().map(|r| r.name.as_str())) {
-            self.ingress.latency.with_label_values(&[route]);
+            self.ingress.latency.with_label_values(&[route, "legacy"]);
+            if route != UNMATCHED {
+                self.ingress.latency.with_label_values(&[route, "new"]);
+            }
             self.legacy.latency.with_label_values(&[route]);
             for reason in LegacyError::REASONS {
                 self.legacy.errors.with_label_values(&[route, reason]);

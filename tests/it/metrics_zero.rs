@@ -75,7 +75,7 @@ fn per_route() -> Vec<(&'static str, Vec<Combo>)> {
         ("strangler_parity_total", one("result", &["match", "mismatch", "missing_new", "missing_legacy", "truncated"])),
         ("strangler_new_path_total", one("result", &["ok", "error", "missing"])),
         ("strangler_outcomes_total", outcomes),
-        ("strangler_request_duration_seconds_count", vec![vec![]]),
+        ("strangler_request_duration_seconds_count", one("owner", &["legacy", "new"])),
         ("strangler_legacy_duration_seconds_count", vec![vec![]]),
     ]
 }

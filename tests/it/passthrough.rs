@@ -152,7 +152,7 @@ async fn a_metrics_scrape_shows_the_counters_moving() {
     assert_eq!(metric(&after, "strangler_events_published_total", &[("route", "github")]), 3.0);
     assert_eq!(metric(&after, "strangler_signature_failures_total", &[("route", "github"), ("reason", "mismatch")]), 1.0);
     assert_eq!(metric(&after, "strangler_legacy_duration_seconds_count", &[("route", "github")]), 3.0);
-    assert_eq!(metric(&after, "strangler_request_duration_seconds_count", &[("route", "github")]), 4.0);
+    assert_eq!(metric(&after, "strangler_request_duration_seconds_count", &[("route", "github"), ("owner", "legacy")]), 4.0);
     assert!(after.contains("strangler_producer_queue_depth"));
     proxy.shutdown().await;
 }

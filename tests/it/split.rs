@@ -10,7 +10,7 @@ use strangler::demo::decision::{decision, Order};
 use strangler::event::Owner;
 use strangler::route::assign::{assign, Mode, Share};
 
-use crate::harness::{eventually, start_proxy};
+use crate::harness::{eventually, metric, scrape, start_proxy};
 use crate::parity::{deciding_monolith, order, orders_config, send_orders, start_service, SECRET};
 use crate::support::broker::{free_port, Tansu};
 use crate::support::kafka::{drain, header};
@@ -74,6 +74,10 @@ async fn split_sends_exactly_the_legacy_entities_to_the_monolith_and_raising_the
     assert!((100..=140).contains(&new_count), "about 30 % of 400: {new_count}");
     assert_eq!(received(), legacy_orders(&first, 30.0), "the monolith got exactly the legacy-owned requests");
     assert_eq!(monolith.received().len(), 400 - new_count, "and each once");
+    // Latency by owner: each answer is timed under the owner that gave it.
+    let text = scrape(&proxy).await;
+    let timed = |owner| metric(&text, "strangler_request_duration_seconds_count", &[("route", "orders"), ("owner", owner)]);
+    assert_eq!((timed("new"), timed("legacy")), (new_count as f64, (400 - new_count) as f64));
 
     let all_on_kafka = || async { proxy.metrics.publish.published.with_label_values(&["orders"]).get() == 400 };
     assert!(eventually(WAIT, all_on_kafka).await);
