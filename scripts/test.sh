@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+debian_install() { # debian_install WHY PKG...: apt-get install PKG... (update once if it fails)
+  local why=$1; shift
+  [ $# -gt 0 ] || return 0
+  echo "== apt-get install $* ($why; first run only)"
+  if ! apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  fi
+}
+
 # Tansu, the Kafka-compatible broker the integration tests start. Pinned; memory storage needs
 # `dynostore`, SQLite storage needs `libsql`. About 15 minutes on 2 cores the first time only.
 TANSU_VERSION=0.6.0
@@ -35,13 +45,7 @@ export STRANGLER_PYTHON="$PYENV/bin/python"
 # Debian's chromium (one apt-get; 29 s here the first time) and playwright-core from
 # npm, pinned by tests/browser/package-lock.json; playwright never downloads browsers.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if [ ! -x /usr/bin/chromium ]; then
-  echo "== apt-get install chromium (first run only)"
-  if ! apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null
-  fi
-fi
+[ -x /usr/bin/chromium ] || debian_install "the console's browser test" chromium
 export STRANGLER_CHROMIUM=/usr/bin/chromium
 BROWSER_LOCK=tests/browser/package-lock.json
 if [ ! -d tests/browser/node_modules ] || ! cmp -s "$BROWSER_LOCK" tests/browser/node_modules/.lock.installed; then

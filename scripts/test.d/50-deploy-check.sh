@@ -4,10 +4,4 @@
 DEPLOY_PKGS=()
 command -v openssl >/dev/null 2>&1 || DEPLOY_PKGS+=(openssl)
 command -v curl >/dev/null 2>&1 || DEPLOY_PKGS+=(curl)
-if [ ${#DEPLOY_PKGS[@]} -gt 0 ]; then
-  echo "== apt-get install ${DEPLOY_PKGS[*]} (first run only)"
-  if ! apt-get install -y -qq --no-install-recommends "${DEPLOY_PKGS[@]}" >/dev/null; then
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${DEPLOY_PKGS[@]}" >/dev/null
-  fi
-fi
+debian_install "the deploy checks" "${DEPLOY_PKGS[@]}"
