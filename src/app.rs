@@ -165,6 +165,8 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
     );
     let routes: Routes = Arc::new(ArcSwap::from_pointee(RouteTable::new(cfg.routes.into_iter().map(Arc::new).collect())));
     metrics.init_routes(&routes.load());
+    metrics.tls.client_cert("legacy_client", cfg.legacy.tls.cert.as_deref());
+    metrics.tls.client_cert("kafka_client", kafka.librdkafka.get("ssl.certificate.location").map(String::as_str));
     events.prepare_routes(routes.load().iter().map(|r| r.name.as_str()));
     let samples = Arc::new(Samples::default());
     let (stop, stopped) = watch::channel(false);

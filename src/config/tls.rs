@@ -113,6 +113,15 @@ pub(super) fn validate(at: &str, raw: Option<&RawTls>, errs: &mut Vec<ConfigErro
     }
 }
 
+/// The notAfter (Unix seconds) of the first certificate in the PEM file at `path`; `None` when it
+/// cannot be read or parsed (validation has reported that already).
+pub fn leaf_not_after(path: &Path) -> Option<i64> {
+    let pem = std::fs::read(path).ok()?;
+    let leaf = CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&leaf).ok()?;
+    Some(parsed.validity().not_after.timestamp())
+}
+
 /// Reads both files and checks that the key is the certificate's and that ring can sign with it.
 pub fn load_pair(cert: &Path, key: &Path) -> Result<Pair, PairError> {
     let err = |part, expected: &str, found: String| PairError { part, expected: expected.to_string(), found };

@@ -45,6 +45,14 @@ impl TlsMetrics {
         self.cert_expiry.with_label_values(&[listener]).set(not_after);
     }
 
+    /// Sets the expiry gauge of a client certificate strangler presents (`legacy_client`: mTLS to
+    /// the monolith, `[legacy.tls] cert`; `kafka_client`: `[kafka.tls] cert`), read at start-up.
+    pub fn client_cert(&self, cert: &str, path: Option<&str>) {
+        if let Some(not_after) = path.and_then(|p| crate::config::tls::leaf_not_after(std::path::Path::new(p))) {
+            self.cert_expiry.with_label_values(&[cert]).set(not_after);
+        }
+    }
+
     /// Counts a re-read; a good one also moves the expiry gauge.
     pub fn reloaded(&self, listener: &str, not_after: Result<i64, ()>) {
         match not_after {

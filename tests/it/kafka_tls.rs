@@ -76,7 +76,15 @@ async fn consume_tls(brokers: &str, ca: &Path, topic: &str, n: usize) -> Vec<rdk
 async fn ssl_publishes_signed_webhooks_and_a_tls_consumer_reads_them_back() {
     let broker = TlsBroker::start();
     let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let proxy = start_proxy(&tls_config(&monolith.url(), &broker.brokers, &broker.ca.pem), &[("GH", SECRET)], None).await;
+    // With a client certificate too (stunnel does not ask for one): its expiry is exported.
+    let (cert, key) = broker.ca.issue_server(broker.dir.path(), "client");
+    let ca_line = format!("ca = \"{}\"\n", broker.ca.pem.display());
+    let cfg = tls_config(&monolith.url(), &broker.brokers, &broker.ca.pem)
+        .replace(&ca_line, &format!("{ca_line}cert = \"{}\"\nkey = \"{}\"\n", cert.display(), key.display()));
+    let proxy = start_proxy(&cfg, &[("GH", SECRET)], None).await;
+    let expiry = metric(&scrape(&proxy).await, "strangler_tls_cert_expiry_seconds", &[("cert", "kafka_client")]);
+    let not_after = strangler::config::tls::leaf_not_after(&cert).unwrap() as f64;
+    assert!(expiry == not_after && expiry > 0.0, "{expiry} vs {not_after}");
 
     let ids = ["tls-1", "tls-2", "tls-3"];
     for id in ids {

@@ -45,7 +45,8 @@ fn pki() -> Pki {
     let server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     let server = server.signed_by(&server_key, &ca_cert, &ca_key).unwrap();
     let client_key = KeyPair::generate().unwrap();
-    let client = CertificateParams::new(vec!["strangler".to_string()]).unwrap();
+    let mut client = CertificateParams::new(vec!["strangler".to_string()]).unwrap();
+    client.not_after = rcgen::date_time_ymd(2033, 3, 1);
     let client = client.signed_by(&client_key, &ca_cert, &ca_key).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (name, pem) in [
@@ -162,7 +163,12 @@ async fn mtls_works_with_the_client_certificate_and_is_unavailable_without_it() 
     assert_eq!(monolith.received().len(), 2, "nothing reached the monolith without a client certificate");
     let text = scrape(&without).await;
     assert_eq!(metric(&text, "strangler_legacy_errors_total", &[("reason", "unavailable")]), 2.0);
-    assert_eq!(metric(&scrape(&with).await, "strangler_legacy_errors_total", &[]), 0.0);
+    let with_text = scrape(&with).await;
+    assert_eq!(metric(&with_text, "strangler_legacy_errors_total", &[]), 0.0);
+    // The client certificate's expiry is exported for the expiry alert; none without one.
+    let not_after = rcgen::date_time_ymd(2033, 3, 1).unix_timestamp() as f64;
+    assert_eq!(metric(&with_text, "strangler_tls_cert_expiry_seconds", &[("cert", "legacy_client")]), not_after);
+    assert!(!text.contains("strangler_tls_cert_expiry_seconds{"), "{text}");
     // The logged error names the monolith's refusal (TLS 1.3: an alert at the first read).
     let err = forward_directly(&https_url(&monolith), &pki.legacy_tls("ca.pem", false)).await;
     assert!(err.contains("TLS: received fatal alert: CertificateRequired"), "{err}");
