@@ -10,9 +10,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use serde_json::{json, Value};
 
 /// Where the admin API is when neither `--admin` nor [`ADMIN_ENV`] says.
@@ -21,6 +24,9 @@ pub const DEFAULT_ADMIN: &str = "http://127.0.0.1:9090";
 pub const ADMIN_ENV: &str = "STRANGLER_ADMIN";
 /// The bearer token: from the environment only, so it stays out of shell history and `ps`.
 pub const TOKEN_ENV: &str = "STRANGLER_ADMIN_TOKEN";
+/// A PEM file of the CA that signed an `https://` admin listener's certificate; without it, the
+/// Mozilla roots (webpki-roots) are trusted.
+pub const CA_ENV: &str = "STRANGLER_ADMIN_CA";
 /// The whole call (connect, send, read the answer) must finish within this.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -72,7 +78,7 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
     crate::route::assign::Share::from_percent(p).map(|_| p).map_err(|_| format!("{expected}, found `{text}`"))
 }
 
-/// The admin API's base URL: `http://host:port`, nothing else.
+/// The admin API's base URL: `http://host:port` or `https://host:port`, nothing else.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdminUrl(String);
 
@@ -89,22 +95,18 @@ impl AdminUrl {
     /// Parses `text`; `source` names where it came from, for the message.
     pub fn parse(text: &str, source: &str) -> Result<Self, ClientError> {
         let text = text.trim();
-        let expected = "expected http://host:port, e.g. http://127.0.0.1:9090";
+        let expected = "expected http://host:port or https://host:port, e.g. http://127.0.0.1:9090";
         let bad = |why: &str| ClientError::Usage(format!("{source}: {why}, found `{text}`"));
         let uri: Uri = text.parse().map_err(|_| bad(expected))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(bad("https is not supported: this client speaks plain http:// to the admin listener \
-                     (keep it on a private network, or reach it through an SSH tunnel)"))
-            }
+        let scheme = match uri.scheme_str() {
+            Some(s @ ("http" | "https")) => s,
             _ => return Err(bad(expected)),
-        }
+        };
         let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else { return Err(bad(expected)) };
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(bad(&format!("{expected}, without a path")));
         }
-        Ok(Self(format!("http://{authority}")))
+        Ok(Self(format!("{scheme}://{authority}")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -191,18 +193,42 @@ fn encode(text: &str) -> String {
 pub struct Admin {
     url: AdminUrl,
     token: Option<BearerToken>,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Admin {
+    /// A client trusting the Mozilla roots for an `https://` URL.
     pub fn new(url: AdminUrl, token: Option<BearerToken>) -> Self {
-        Self { url, token, http: Client::builder(TokioExecutor::new()).build_http() }
+        Self::with_ca(url, token, None).expect("the built-in roots always make a client")
     }
 
-    /// The URL from `--admin`, else [`ADMIN_ENV`], else the default; the token from [`TOKEN_ENV`].
+    /// A client trusting only the CA in the PEM file `ca` (when given) for an `https://` URL.
+    pub fn with_ca(url: AdminUrl, token: Option<BearerToken>, ca: Option<&str>) -> Result<Self, ClientError> {
+        let roots = match ca {
+            None => None,
+            Some(path) => {
+                let bad = |why: String| ClientError::Usage(format!("{CA_ENV}: {path}: {why}"));
+                let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+                let certs =
+                    CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| bad(e.to_string()))?;
+                if certs.is_empty() {
+                    return Err(bad("no CERTIFICATE block".into()));
+                }
+                Some(certs)
+            }
+        };
+        let tls = crate::legacy::tls::client_config(crate::legacy::tls::Material { roots, identity: None })
+            .map_err(|e| ClientError::Usage(format!("{CA_ENV}: {e}")))?;
+        let connector = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+        Ok(Self { url, token, http: Client::builder(TokioExecutor::new()).build(connector) })
+    }
+
+    /// The URL from `--admin`, else [`ADMIN_ENV`], else the default; the token from [`TOKEN_ENV`];
+    /// the CA of an `https://` admin listener from [`CA_ENV`].
     pub fn from_env(flag: Option<&str>) -> Result<Self, ClientError> {
         let url = AdminUrl::choose(flag, std::env::var(ADMIN_ENV).ok().as_deref())?;
-        Ok(Self::new(url, BearerToken::from_env_value(std::env::var(TOKEN_ENV).ok())))
+        let ca = std::env::var(CA_ENV).ok().filter(|v| !v.trim().is_empty());
+        Self::with_ca(url, BearerToken::from_env_value(std::env::var(TOKEN_ENV).ok()), ca.as_deref())
     }
 
     /// Makes the call and answers what the operator sees: the answer as-is with `json`, else
@@ -305,8 +331,8 @@ mod tests {
         assert_eq!(ok("http://127.0.0.1:9090"), Ok("http://127.0.0.1:9090".into()));
         assert_eq!(ok("http://admin.internal:9090/"), Ok("http://admin.internal:9090".into()));
         assert_eq!(ok(" http://localhost "), Ok("http://localhost".into()));
+        assert_eq!(ok("https://admin.internal:9443/"), Ok("https://admin.internal:9443".into()));
         for (bad, needle) in [
-            ("https://127.0.0.1:9090", "https is not supported"),
             ("127.0.0.1:9090", "expected http://host:port"),
             ("ftp://x", "expected http://host:port"),
             ("http://x:9090/api", "without a path"),
@@ -328,7 +354,7 @@ mod tests {
         assert_eq!(url(None, Some("http://b:2")), "http://b:2");
         assert_eq!(url(None, Some(" ")), DEFAULT_ADMIN);
         assert_eq!(url(None, None), DEFAULT_ADMIN);
-        let err = AdminUrl::choose(None, Some("https://b")).unwrap_err().to_string();
+        let err = AdminUrl::choose(None, Some("ftp://b")).unwrap_err().to_string();
         assert!(err.starts_with("STRANGLER_ADMIN: "), "{err}");
     }
 

@@ -105,9 +105,12 @@ async fn the_operator_cli_reads_changes_and_refuses_with_exit_codes() {
         let out = as_alice(admin, args).await;
         assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
     }
+    // https:// to a plain listener cannot reach it (exit 3); an unreadable CA file is a usage error.
     let out = strangler(&["status", "--admin", &admin.replace("http://", "https://")], &[]).await;
+    assert_eq!(out.code, Some(3), "{out:?}");
+    let out = strangler(&["status"], &[("STRANGLER_ADMIN_CA", "/nonexistent/ca.pem")]).await;
     assert_eq!(out.code, Some(2), "{out:?}");
-    assert!(out.stderr.contains("https is not supported"), "{}", out.stderr);
+    assert!(out.stderr.contains("STRANGLER_ADMIN_CA: /nonexistent/ca.pem"), "{}", out.stderr);
 
     // Nothing listening exits 3 and names the URL; STRANGLER_ADMIN is read when --admin is not given.
     let out = strangler(&["status", "--admin", "http://127.0.0.1:1"], &[]).await;

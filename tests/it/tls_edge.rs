@@ -148,6 +148,24 @@ async fn a_signed_webhook_and_the_admin_api_are_served_over_verified_tls() {
     }
     assert!(text.contains("strangler_tls_reloads_total{listener=\"server\",result=\"error\"} 0"), "zero series: {text}");
 
+    // The operator CLI speaks https to the TLS admin listener, trusting STRANGLER_ADMIN_CA only.
+    let ca_pem = dir.path().join("ca.pem");
+    std::fs::write(&ca_pem, ca.cert.pem()).unwrap();
+    let status = |ca: Option<PathBuf>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_strangler"));
+        cmd.arg("status").env("STRANGLER_ADMIN", &admin).env_remove("STRANGLER_ADMIN_TOKEN").env_remove("STRANGLER_ADMIN_CA");
+        if let Some(ca) = ca {
+            cmd.env("STRANGLER_ADMIN_CA", ca);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let trusted = status(Some(ca_pem)).await.unwrap();
+    assert!(trusted.status.success() && String::from_utf8_lossy(&trusted.stdout).contains("github"), "{trusted:?}");
+    let untrusted = status(None).await.unwrap();
+    let stderr = String::from_utf8_lossy(&untrusted.stderr).to_lowercase();
+    assert_eq!(untrusted.status.code(), Some(3), "unreachable: {stderr}");
+    assert!(stderr.contains("certificate") || stderr.contains("unknownissuer"), "{stderr}");
+
     // The server picks http/1.1 even when the client offers h2 first.
     let (alpn, serial) = ca.handshake(proxy.public_addr, &[b"h2", b"http/1.1"]).await;
     assert_eq!((alpn.as_deref(), serial.as_slice()), (Some(&b"http/1.1"[..]), &[1u8][..]));
