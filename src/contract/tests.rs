@@ -7,7 +7,9 @@ use super::compat::{check, Mode};
 use Mode::{Backward, Forward, Full};
 
 /// (case, OLD, NEW, mode, the expected (pointer, rule) list; empty = compatible).
-fn table() -> Vec<(&'static str, Value, Value, Mode, Vec<(&'static str, &'static str)>)> {
+type Row = (&'static str, Value, Value, Mode, Vec<(&'static str, &'static str)>);
+
+fn table() -> Vec<Row> {
     let order = |props: Value, required: Value| json!({"type": "object", "properties": props, "required": required});
     vec![
         (
