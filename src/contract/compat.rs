@@ -8,6 +8,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
+use super::keywords::ANNOTATIONS;
+
 /// Which side must keep reading what the other writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -104,23 +106,23 @@ impl<'a> Checker<'a> {
     pub(super) fn schema(&mut self, old: &'a Value, new: &'a Value, mut at: String) {
         let (old, old_ref) = match resolve(self.writer_root, old) {
             Ok(r) => r,
-            Err(r) => {
-                return self.push(
-                    at + "/$ref",
-                    "ref_unresolved",
-                    format!("`{r}` in OLD is not a local #/$defs or #/definitions reference"),
-                )
-            }
+            Err(r) => return self.push(at + "/$ref", "ref_unresolved", format!("OLD: {r}")),
         };
+        if let Some(siblings) = beside_ref(new) {
+            // Keywords beside a `$ref` constrain too (2019-09 and later): NEW must accept OLD there as well.
+            let siblings = Value::Object(siblings);
+            let mut c = Checker {
+                writer_root: self.writer_root,
+                reader_root: self.reader_root,
+                seen: self.seen.clone(),
+                out: Vec::new(),
+            };
+            c.schema(old, &siblings, at.clone());
+            self.out.extend(c.out);
+        }
         let (new, new_ref) = match resolve(self.reader_root, new) {
             Ok(r) => r,
-            Err(r) => {
-                return self.push(
-                    at + "/$ref",
-                    "ref_unresolved",
-                    format!("`{r}` in NEW is not a local #/$defs or #/definitions reference"),
-                )
-            }
+            Err(r) => return self.push(at + "/$ref", "ref_unresolved", format!("NEW: {r}")),
         };
         if let Some(target) = &new_ref {
             at = target.clone();
@@ -166,7 +168,8 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// Follows `$ref`s to local pointers: the node and, when a `$ref` was followed, its pointer.
+/// Follows `$ref`s to local pointers: the node and, when a `$ref` was followed, its pointer; or
+/// why it cannot.
 fn resolve<'a>(root: &'a Value, mut v: &'a Value) -> Result<(&'a Value, Option<String>), String> {
     let mut target = None;
     for _ in 0..32 {
@@ -174,11 +177,24 @@ fn resolve<'a>(root: &'a Value, mut v: &'a Value) -> Result<(&'a Value, Option<S
         let r = r.as_str().unwrap_or_default();
         let local = r.strip_prefix('#').filter(|p| p.is_empty() || p.starts_with("/$defs/") || p.starts_with("/definitions/"));
         let found = local.and_then(|p| root.pointer(p).map(|node| (p, node)));
-        let Some((p, node)) = found else { return Err(r.to_string()) };
+        let Some((p, node)) = found else {
+            return Err(format!("`{r}` is not a local reference (#, #/$defs/..., #/definitions/...) or its target is missing"));
+        };
         target = Some(p.to_string());
         v = node;
     }
-    Err("a chain of more than 32 `$ref`s".into())
+    Err("a chain of more than 32 `$ref`s (a reference to itself?)".into())
+}
+
+/// The keywords beside a `$ref` that constrain something, if any.
+fn beside_ref(v: &Value) -> Option<Map<String, Value>> {
+    let o = v.as_object().filter(|o| o.contains_key("$ref"))?;
+    let rest: Map<String, Value> = o
+        .iter()
+        .filter(|(k, _)| *k != "$ref" && !ANNOTATIONS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!rest.is_empty()).then_some(rest)
 }
 
 /// `at` + `/` + `token`, escaped as JSON pointers want (`~` → `~0`, `/` → `~1`).

@@ -8,7 +8,7 @@ use super::compat::{child, Checker, ANY};
 type Obj = Map<String, Value>;
 
 /// Keywords that constrain nothing: changing them never breaks a reader.
-const ANNOTATIONS: &[&str] = &[
+pub(super) const ANNOTATIONS: &[&str] = &[
     "$schema",
     "$id",
     "$comment",

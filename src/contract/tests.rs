@@ -238,6 +238,13 @@ fn table() -> Vec<Row> {
             Full,
             vec![],
         ),
+        (
+            "keyword beside $ref",
+            json!({"$defs": {"s": {"type": "string"}}, "properties": {"c": {"$ref": "#/$defs/s", "maxLength": 5}}}),
+            json!({"$defs": {"s": {"type": "string"}}, "properties": {"c": {"$ref": "#/$defs/s", "maxLength": 3}}}),
+            Backward,
+            vec![("/properties/c/maxLength", "max_length_decreased")],
+        ),
         ("$ref remote", json!({}), json!({"$ref": "https://example.com/s.json"}), Backward, vec![("/$ref", "ref_unresolved")]),
         (
             "anyOf branch removed",
@@ -327,4 +334,12 @@ fn messages_say_what_changed() {
     assert_eq!(b[0].message, "\"refunded\" no longer accepted");
     let b = check(&json!({"maxLength": 10}), &json!({"maxLength": 5}), Backward);
     assert_eq!(b[0].message, "maxLength 10 → 5");
+    let b = check(&json!({}), &json!({"$ref": "other.json#/x"}), Backward);
+    let want = "NEW: `other.json#/x` is not a local reference (#, #/$defs/..., #/definitions/...) or its target is missing";
+    assert_eq!(b[0].message, want);
+    let b = check(&json!({"$ref": "#"}), &json!({}), Backward);
+    assert_eq!(
+        (b[0].rule, b[0].message.as_str()),
+        ("ref_unresolved", "OLD: a chain of more than 32 `$ref`s (a reference to itself?)")
+    );
 }
