@@ -60,19 +60,19 @@ pub struct Breaking {
 /// The breaking changes from `old` to `new` in `mode`; empty when compatible.
 pub fn check(old: &Value, new: &Value, mode: Mode) -> Vec<Breaking> {
     match mode {
-        Mode::Backward => backward(old, new),
-        Mode::Forward => backward(new, old),
+        Mode::Backward => backward(old, new, ["OLD", "NEW"]),
+        Mode::Forward => backward(new, old, ["NEW", "OLD"]),
         Mode::Full => {
-            let mut out = backward(old, new);
-            out.extend(backward(new, old));
+            let mut out = backward(old, new, ["OLD", "NEW"]);
+            out.extend(backward(new, old, ["NEW", "OLD"]));
             out
         }
     }
 }
 
 /// Does `reader` accept everything `writer` accepts? Every way it may not, conservatively.
-fn backward(writer: &Value, reader: &Value) -> Vec<Breaking> {
-    let mut c = Checker { writer_root: writer, reader_root: reader, seen: HashSet::new(), out: Vec::new() };
+fn backward(writer: &Value, reader: &Value, names: [&'static str; 2]) -> Vec<Breaking> {
+    let mut c = Checker { writer_root: writer, reader_root: reader, names, seen: HashSet::new(), out: Vec::new() };
     c.schema(writer, reader, String::new());
     c.out
 }
@@ -83,6 +83,8 @@ pub(super) static ANY: LazyLock<Value> = LazyLock::new(|| Value::Object(Map::new
 pub(super) struct Checker<'a> {
     writer_root: &'a Value,
     reader_root: &'a Value,
+    /// What messages call the writer's and the reader's schema: OLD and NEW, or NEW and OLD.
+    pub(super) names: [&'static str; 2],
     /// Pairs of (writer, reader) schema nodes already entered through a `$ref`: a cycle is
     /// assumed compatible, the rest of the walk finds any break.
     seen: HashSet<(usize, usize)>,
@@ -96,8 +98,13 @@ impl<'a> Checker<'a> {
 
     /// Would `reader` accept everything `old` accepts? Without reporting anything.
     pub(super) fn accepts(&self, old: &'a Value, new: &'a Value, at: &str) -> bool {
-        let mut c =
-            Checker { writer_root: self.writer_root, reader_root: self.reader_root, seen: self.seen.clone(), out: Vec::new() };
+        let mut c = Checker {
+            writer_root: self.writer_root,
+            reader_root: self.reader_root,
+            names: self.names,
+            seen: self.seen.clone(),
+            out: Vec::new(),
+        };
         c.schema(old, new, at.to_string());
         c.out.is_empty()
     }
@@ -106,7 +113,7 @@ impl<'a> Checker<'a> {
     pub(super) fn schema(&mut self, old: &'a Value, new: &'a Value, mut at: String) {
         let (old, old_ref) = match resolve(self.writer_root, old) {
             Ok(r) => r,
-            Err(r) => return self.push(at + "/$ref", "ref_unresolved", format!("OLD: {r}")),
+            Err(r) => return self.push(at + "/$ref", "ref_unresolved", format!("{}: {r}", self.names[0])),
         };
         if let Some(siblings) = beside_ref(new) {
             // Keywords beside a `$ref` constrain too (2019-09 and later): NEW must accept OLD there as well.
@@ -114,6 +121,7 @@ impl<'a> Checker<'a> {
             let mut c = Checker {
                 writer_root: self.writer_root,
                 reader_root: self.reader_root,
+                names: self.names,
                 seen: self.seen.clone(),
                 out: Vec::new(),
             };
@@ -122,7 +130,7 @@ impl<'a> Checker<'a> {
         }
         let (new, new_ref) = match resolve(self.reader_root, new) {
             Ok(r) => r,
-            Err(r) => return self.push(at + "/$ref", "ref_unresolved", format!("NEW: {r}")),
+            Err(r) => return self.push(at + "/$ref", "ref_unresolved", format!("{}: {r}", self.names[1])),
         };
         if let Some(target) = &new_ref {
             at = target.clone();
@@ -140,7 +148,7 @@ impl<'a> Checker<'a> {
         };
         match new {
             Value::Bool(true) => {}
-            Value::Bool(false) => self.push(at, "schema_closed", "the schema accepts nothing now (`false`)".into()),
+            Value::Bool(false) => self.push(at, "schema_closed", format!("{} accepts nothing here (`false`)", self.names[1])),
             Value::Object(n) => self.keywords(old, o, n, &at),
             _ => self.unsupported(old, new, &at),
         }

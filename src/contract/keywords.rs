@@ -92,38 +92,41 @@ fn is_schema(v: &Value) -> bool {
 
 impl<'a> Checker<'a> {
     pub(super) fn types(&mut self, o: &Obj, n: &Obj, at: &str) {
+        let [wn, rn] = self.names;
         let Some(nt) = types(n) else { return };
         let covered = |t: &str| nt.contains(&t) || (t == "integer" && nt.contains(&"number"));
         let message = match types(o) {
-            None => format!("a type is required now ({}); OLD accepted any", nt.join(", ")),
+            None => format!("{rn} requires a type ({}); {wn} accepted any", nt.join(", ")),
             Some(ot) => {
                 let lost: Vec<&str> = ot.into_iter().filter(|t| !covered(t)).collect();
                 if lost.is_empty() {
                     return;
                 }
-                format!("{} no longer accepted", lost.join(", "))
+                format!("{} accepted by {wn}, not by {rn}", lost.join(", "))
             }
         };
         self.push(child(at, "type"), "type_narrowed", message);
     }
 
     pub(super) fn values(&mut self, o: &Obj, n: &Obj, at: &str) {
+        let [wn, rn] = self.names;
         let Some((key, nv)) = allowed(n) else { return };
         match allowed(o) {
             None => {
                 let rule = if key == "const" { "const_added" } else { "enum_added" };
-                self.push(child(at, key), rule, format!("only {} accepted now", list(&nv)));
+                self.push(child(at, key), rule, format!("{rn} accepts only {}", list(&nv)));
             }
             Some((_, ov)) => {
                 let rule = if key == "const" { "const_changed" } else { "enum_value_removed" };
                 for v in ov.into_iter().filter(|v| !nv.contains(v)) {
-                    self.push(child(at, key), rule, format!("{v} no longer accepted"));
+                    self.push(child(at, key), rule, format!("{v} accepted by {wn}, not by {rn}"));
                 }
             }
         }
     }
 
     pub(super) fn bounds(&mut self, o: &Obj, n: &Obj, at: &str) {
+        let [wn, rn] = self.names;
         for &(key, rule, lower, absent) in BOUNDS {
             let (ov, nv) = (o.get(key), n.get(key));
             if ov.is_some_and(|v| !v.is_number()) || nv.is_some_and(|v| !v.is_number()) {
@@ -138,38 +141,40 @@ impl<'a> Checker<'a> {
             };
             if tighter {
                 let was = a.map_or("none".to_string(), |a| a.to_string());
-                self.push(child(at, key), rule, format!("{key} {was} → {b}"));
+                self.push(child(at, key), rule, format!("{key} {was} in {wn}, {b} in {rn}"));
             }
         }
         if let Some(m2) = n.get("multipleOf").and_then(Value::as_f64) {
             let m1 = o.get("multipleOf").and_then(Value::as_f64);
             if m1.is_none_or(|m1| m2 == 0.0 || (m1 / m2).fract() != 0.0) {
                 let was = m1.map_or("none".to_string(), |m| m.to_string());
-                self.push(child(at, "multipleOf"), "multiple_of_changed", format!("multipleOf {was} → {m2}"));
+                self.push(child(at, "multipleOf"), "multiple_of_changed", format!("multipleOf {was} in {wn}, {m2} in {rn}"));
             }
         }
         if n.get("uniqueItems") == Some(&Value::Bool(true)) && o.get("uniqueItems") != Some(&Value::Bool(true)) {
-            self.push(child(at, "uniqueItems"), "unique_items_added", "items must be unique now".into());
+            self.push(child(at, "uniqueItems"), "unique_items_added", format!("{rn} requires unique items"));
         }
     }
 
     pub(super) fn strings(&mut self, o: &Obj, n: &Obj, at: &str) {
+        let [wn, rn] = self.names;
         for (key, added, changed) in
             [("pattern", "pattern_added", "pattern_changed"), ("format", "format_added", "format_changed")]
         {
             let Some(nv) = n.get(key) else { continue };
             match o.get(key) {
-                None => self.push(child(at, key), added, format!("{key} {nv} added")),
-                Some(ov) if ov != nv => self.push(child(at, key), changed, format!("{key} {ov} → {nv}")),
+                None => self.push(child(at, key), added, format!("{key} {nv} in {rn}, none in {wn}")),
+                Some(ov) if ov != nv => self.push(child(at, key), changed, format!("{key} {ov} in {wn}, {nv} in {rn}")),
                 Some(_) => {}
             }
         }
     }
 
     pub(super) fn object(&mut self, o: &'a Obj, n: &'a Obj, at: &str) {
+        let [wn, rn] = self.names;
         let old_required = names(o, "required");
         for r in names(n, "required").into_iter().filter(|r| !old_required.contains(r)) {
-            self.push(child(at, "required"), "required_added", format!("`{r}` is required now"));
+            self.push(child(at, "required"), "required_added", format!("`{r}` is required by {rn}, not by {wn}"));
         }
         let empty = ANY.as_object().expect("an object");
         let op = o.get("properties").and_then(Value::as_object).unwrap_or(empty);
@@ -180,9 +185,11 @@ impl<'a> Checker<'a> {
             let p = child(&child(at, "properties"), name);
             match (np.get(name), na) {
                 (Some(ns), _) => self.schema(os, ns, p),
-                (None, Some(Value::Bool(false))) => {
-                    self.push(p, "property_removed_closed", format!("`{name}` removed and additionalProperties is false"))
-                }
+                (None, Some(Value::Bool(false))) => self.push(
+                    p,
+                    "property_removed_closed",
+                    format!("`{name}` is not in {rn}, whose additionalProperties is false"),
+                ),
                 (None, Some(ns)) if is_schema(ns) => self.schema(os, ns, add_path.clone()),
                 (None, _) => {}
             }
@@ -194,7 +201,7 @@ impl<'a> Checker<'a> {
                 Some(os) if os.is_object() => self.schema(os, ns, p),
                 _ => {
                     if !self.accepts(&ANY, ns, &p) {
-                        let m = format!("`{name}` added with constraints while OLD was open (any value was allowed)");
+                        let m = format!("`{name}` is constrained in {rn} while {wn} is open (any value was allowed)");
                         self.push(p, "property_added_open", m);
                     }
                 }
@@ -203,11 +210,11 @@ impl<'a> Checker<'a> {
         match (oa, na) {
             (_, None | Some(Value::Bool(true))) | (Some(Value::Bool(false)), _) => {}
             (_, Some(Value::Bool(false))) => {
-                self.push(add_path, "additional_properties_closed", "additionalProperties is false now".into())
+                self.push(add_path, "additional_properties_closed", format!("additionalProperties is false in {rn}"))
             }
             (None | Some(Value::Bool(true)), Some(ns)) => {
                 if !self.accepts(&ANY, ns, &add_path) {
-                    let m = "additionalProperties constrained now; OLD allowed any".to_string();
+                    let m = format!("additionalProperties is constrained in {rn}; {wn} allowed any");
                     self.push(add_path, "additional_properties_narrowed", m);
                 }
             }
@@ -226,6 +233,7 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn unions(&mut self, old: &'a Value, o: &'a Obj, n: &'a Obj, at: &str) {
+        let [wn, rn] = self.names;
         for (key, removed, added) in
             [("anyOf", "any_of_branch_removed", "any_of_added"), ("oneOf", "one_of_branch_removed", "one_of_added")]
         {
@@ -237,14 +245,14 @@ impl<'a> Checker<'a> {
                 Some(ob) => {
                     for (i, b) in ob.iter().enumerate() {
                         if !fits(self, b) {
-                            let m = format!("OLD's branch {i} accepts data no branch of NEW accepts");
+                            let m = format!("{wn}'s branch {i} accepts data no branch of {rn} accepts");
                             self.push(child(&child(at, key), &i.to_string()), removed, m);
                         }
                     }
                 }
                 None => {
                     if !fits(self, old) {
-                        self.push(child(at, key), added, format!("{key} added and no branch accepts all OLD accepted"));
+                        self.push(child(at, key), added, format!("{key} in {rn} and no branch accepts all {wn} accepted"));
                     }
                 }
             }

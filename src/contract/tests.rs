@@ -331,9 +331,11 @@ fn full_is_backward_and_forward() {
 #[test]
 fn messages_say_what_changed() {
     let b = check(&json!({"enum": ["paid", "refunded"]}), &json!({"enum": ["paid"]}), Backward);
-    assert_eq!(b[0].message, "\"refunded\" no longer accepted");
+    assert_eq!(b[0].message, "\"refunded\" accepted by OLD, not by NEW");
     let b = check(&json!({"maxLength": 10}), &json!({"maxLength": 5}), Backward);
-    assert_eq!(b[0].message, "maxLength 10 → 5");
+    assert_eq!(b[0].message, "maxLength 10 in OLD, 5 in NEW");
+    let b = check(&json!({"maxLength": 5}), &json!({"maxLength": 10}), Forward);
+    assert_eq!(b[0].message, "maxLength 10 in NEW, 5 in OLD");
     let b = check(&json!({}), &json!({"$ref": "other.json#/x"}), Backward);
     let want = "NEW: `other.json#/x` is not a local reference (#, #/$defs/..., #/definitions/...) or its target is missing";
     assert_eq!(b[0].message, want);
