@@ -9,6 +9,8 @@
 //!   metrics), the budget of buffered request bodies, and the per-request flow that ties the stages
 //!   below together (the monolith's answer streamed back, its outcome captured as a bounded prefix).
 //! - [`verify`]: one file per signature scheme; only a [`verify::Verified`] webhook reaches the mapper.
+//! - [`contract`]: event contracts (issue 13): JSON Schemas for a verified event's data; for now the
+//!   compatibility check between two versions of a schema (`strangler contract check`).
 //! - [`event`]: `Verified<Webhook>` → [`event::CanonicalEvent`]: id, type, key and CloudEvents headers.
 //! - [`route`]: the route table (method + canonical path per RFC 3986 §6, path templates, aliases;
 //!   refusals near a route; swapped whole by a reload), the pure assignment, and each route's guard
@@ -35,6 +37,7 @@ pub mod app;
 pub mod compare;
 pub mod config;
 pub mod consumer;
+pub mod contract;
 pub mod control;
 pub mod demo;
 pub mod event;

@@ -135,6 +135,25 @@ enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Event contracts (JSON Schemas).
+    Contract {
+        #[command(subcommand)]
+        action: ContractAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContractAction {
+    /// Exit 0 when NEW is compatible with OLD in MODE, 1 listing each breaking change, 2 on bad input.
+    Check {
+        /// The schema in force (JSON).
+        old: PathBuf,
+        /// The proposed schema (JSON).
+        new: PathBuf,
+        /// backward: NEW reads what OLD wrote; forward: OLD reads what NEW writes; full: both.
+        #[arg(long, default_value = "backward", value_parser = ["backward", "forward", "full"])]
+        mode: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -229,6 +248,10 @@ fn main() -> ExitCode {
         }
         Command::Audit { route, limit, admin } => operate(admin, Call::Audit { route, limit }),
         Command::Reload { admin } => operate(admin, Call::Reload),
+        Command::Contract { action: ContractAction::Check { old, new, mode } } => {
+            let mode = mode.parse().expect("clap checked the mode");
+            ExitCode::from(strangler::contract::cli::run(&old, &new, mode))
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod console;
 mod console_browser;
 mod consumer_kit;
 mod consumer_lanes;
+mod contract_cli;
 mod control;
 mod crash;
 mod dedupe;
