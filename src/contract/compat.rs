@@ -96,15 +96,23 @@ impl<'a> Checker<'a> {
         self.out.push(Breaking { pointer, rule, message });
     }
 
-    /// Would `reader` accept everything `old` accepts? Without reporting anything.
-    pub(super) fn accepts(&self, old: &'a Value, new: &'a Value, at: &str) -> bool {
-        let mut c = Checker {
+    /// A checker over the same schemas and `$ref` pairs seen so far, with nothing reported yet.
+    fn fork<'b>(&self) -> Checker<'b>
+    where
+        'a: 'b,
+    {
+        Checker {
             writer_root: self.writer_root,
             reader_root: self.reader_root,
             names: self.names,
             seen: self.seen.clone(),
             out: Vec::new(),
-        };
+        }
+    }
+
+    /// Would `reader` accept everything `old` accepts? Without reporting anything.
+    pub(super) fn accepts(&self, old: &'a Value, new: &'a Value, at: &str) -> bool {
+        let mut c = self.fork();
         c.schema(old, new, at.to_string());
         c.out.is_empty()
     }
@@ -118,13 +126,7 @@ impl<'a> Checker<'a> {
         if let Some(siblings) = beside_ref(new) {
             // Keywords beside a `$ref` constrain too (2019-09 and later): NEW must accept OLD there as well.
             let siblings = Value::Object(siblings);
-            let mut c = Checker {
-                writer_root: self.writer_root,
-                reader_root: self.reader_root,
-                names: self.names,
-                seen: self.seen.clone(),
-                out: Vec::new(),
-            };
+            let mut c = self.fork();
             c.schema(old, &siblings, at.clone());
             self.out.extend(c.out);
         }

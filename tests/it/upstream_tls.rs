@@ -138,6 +138,15 @@ async fn signed_webhooks_and_passthrough_reach_an_https_monolith_byte_for_byte()
     monolith.shutdown();
 }
 
+/// A signed webhook and a passthrough request both get `502 upstream_unavailable`.
+async fn assert_both_unavailable(proxy: &strangler::app::Running, hook: &[u8]) {
+    for path in ["/webhooks/github", "/elsewhere"] {
+        let refused = post(&url(proxy, path), &sign::github("s", hook), hook.to_vec()).await;
+        assert_eq!(refused.status, StatusCode::BAD_GATEWAY, "{path}: {:?}", refused.body);
+        assert_eq!(refused.json()["error"]["code"], "upstream_unavailable", "{path}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mtls_works_with_the_client_certificate_and_is_unavailable_without_it() {
     let pki = pki();
@@ -155,11 +164,7 @@ async fn mtls_works_with_the_client_certificate_and_is_unavailable_without_it() 
     assert_eq!(passthrough.status, StatusCode::OK);
     assert_eq!(monolith.wait_for(2, WAIT).await.len(), 2);
 
-    for path in ["/webhooks/github", "/elsewhere"] {
-        let refused = post(&url(&without, path), &sign::github("s", hook), &hook[..]).await;
-        assert_eq!(refused.status, StatusCode::BAD_GATEWAY, "{path}: {:?}", refused.body);
-        assert_eq!(refused.json()["error"]["code"], "upstream_unavailable", "{path}");
-    }
+    assert_both_unavailable(&without, hook).await;
     assert_eq!(monolith.received().len(), 2, "nothing reached the monolith without a client certificate");
     let text = scrape(&without).await;
     assert_eq!(metric(&text, "strangler_legacy_errors_total", &[("reason", "unavailable")]), 2.0);
@@ -187,11 +192,7 @@ async fn a_monolith_certificate_from_another_ca_is_unavailable_not_a_panic() {
             .await;
 
     let hook = br#"{"repository":{"full_name":"a/b"}}"#;
-    for path in ["/webhooks/github", "/elsewhere"] {
-        let refused = post(&url(&proxy, path), &sign::github("s", hook), &hook[..]).await;
-        assert_eq!(refused.status, StatusCode::BAD_GATEWAY, "{path}: {:?}", refused.body);
-        assert_eq!(refused.json()["error"]["code"], "upstream_unavailable", "{path}");
-    }
+    assert_both_unavailable(&proxy, hook).await;
     let text = scrape(&proxy).await;
     assert_eq!(metric(&text, "strangler_legacy_errors_total", &[("reason", "unavailable")]), 2.0);
     let health = send(Method::GET, &format!("http://{}/healthz", proxy.admin_addr), &[], "").await;
