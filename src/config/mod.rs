@@ -4,6 +4,7 @@
 //! file, line, key, what was expected and what was found.
 
 mod admin;
+mod contract;
 mod control;
 mod kafka_security;
 mod legacy_tls;

@@ -42,6 +42,8 @@ pub struct RawRoute {
     pub guard: Option<RawGuard>,
     /// Automatic steps up of the share while the guard is healthy.
     pub rollout: Option<RawRollout>,
+    /// The JSON Schemas its events are judged by at the edge.
+    pub contract: Option<super::contract::RawContract>,
 }
 
 /// What a new-owned request is answered with.

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Uri;
@@ -226,6 +227,7 @@ fn route(at: &str, r: &RawRoute, default_upstream: &Uri, env: EnvLookup<'_>, err
         rollout: r.rollout.as_ref().and_then(|x| control::rollout(at, x, errs)),
         new_path,
         compare,
+        contract: r.contract.as_ref().and_then(|c| super::contract::validate(&format!("{at}.contract"), c, errs)).map(Arc::new),
     })
 }
 

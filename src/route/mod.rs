@@ -48,6 +48,8 @@ pub struct Route {
     pub rollout: Option<RolloutSpec>,
     pub new_path: NewPath,
     pub compare: CompareSpec,
+    /// `route.contract`: the schemas its events are judged by at the edge.
+    pub contract: Option<Arc<crate::contract::Contract>>,
 }
 
 /// What happens when the new path owns a request.
