@@ -48,6 +48,10 @@ pub enum ProxyError {
     MethodNotAllowed(HeaderValue),
     #[error("too many request bodies are being buffered; retry shortly")]
     BodyBudgetExhausted,
+    /// The event failed its route's `dead_letter` contract and the new path owns it
+    /// (`when_new_owned = "reject"`); the errors go in the answer's `error.errors`.
+    #[error("the event does not match its contract ({} error(s); see errors)", .0.len())]
+    ContractViolation(Vec<crate::contract::Violation>),
 }
 
 /// What is wrong with a request's `Host` header (RFC 9112 §3.2). The value is never echoed.
@@ -81,6 +85,7 @@ impl ProxyError {
             ProxyError::AmbiguousPath => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BodyBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ContractViolation(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -103,18 +108,22 @@ impl ProxyError {
             ProxyError::AmbiguousPath => "ambiguous_path",
             ProxyError::MethodNotAllowed(_) => "method_not_allowed",
             ProxyError::BodyBudgetExhausted => "body_budget_exhausted",
+            ProxyError::ContractViolation(_) => "contract_violation",
         }
     }
 
     /// The JSON answer, tagged with `route` for the metrics layer.
     pub fn into_response(self, route: RouteTag, request_id: Option<&HeaderValue>) -> Response<Body> {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": {
                 "code": self.code(),
                 "message": self.to_string(),
                 "request_id": request_id.and_then(|v| v.to_str().ok()),
             }
         });
+        if let ProxyError::ContractViolation(errors) = &self {
+            body["error"]["errors"] = serde_json::to_value(errors).unwrap_or_default();
+        }
         let mut resp = Response::new(super::full(body.to_string()));
         *resp.status_mut() = self.status();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -11,6 +11,7 @@
 pub mod body_budget;
 pub mod body_limit;
 pub mod captured;
+mod contract;
 pub mod error;
 pub mod forwarded;
 pub mod hygiene;

@@ -18,6 +18,7 @@ use tower::Service;
 
 use super::body_budget::{BodyBudget, Reservation};
 use super::captured::{Captured, Done};
+use super::contract::DeadLettered;
 use super::error::ProxyError;
 use super::{full, Body, ConnInfo, Outcome as Tag, RouteTag, REQUEST_ID};
 use crate::compare::outcome::{Answer, EventMode, Outcome, Source};
@@ -132,6 +133,8 @@ impl Proxy {
         }
 
         let mut event = canonicalize(route, &verified, now);
+        // Judged once, whoever owns it: `Some` when a `dead_letter` contract keeps it off the topic.
+        let dead = self.judge_contract(route, &mut event);
         // An unverified delivery is the monolith's, as before strangler: the new path never acts on it.
         let owner = if invalid { Owner::Legacy } else { assign(dial.mode, &route.salt, &event.key, dial.share) };
         event.assign(owner);
@@ -143,7 +146,7 @@ impl Proxy {
             // Observe mode: published flagged `ce_stranglersignature=invalid` every time it comes,
             // but it never enters dedupe and has no legacy outcome, so a forged delivery can claim
             // neither a genuine delivery's id nor its comparison.
-            self.events.publish(&route.name, event).await;
+            self.publish_judged(route, event, dead.as_ref()).await;
             return self.forward(handles, &route.upstream, req.map(full), peer).await;
         }
         // A sender's retry of a delivery still reaches its owner, but is not published again.
@@ -151,14 +154,16 @@ impl Proxy {
         if !first {
             tracing::info!(route = %route.name, event_id = %event.id, "repeated delivery: not published again");
         }
-        match owner {
-            Owner::Legacy => self.legacy_owned(route, handles, req, event, peer, first).await,
-            Owner::New => self.new_owned(route, handles, req, event, peer, first).await,
+        match (owner, dead) {
+            (Owner::Legacy, dead) => self.legacy_owned(route, handles, req, event, peer, first, dead).await,
+            (Owner::New, None) => self.new_owned(route, handles, req, event, peer, first).await,
+            (Owner::New, Some(dead)) => self.new_owned_invalid(route, handles, req, event, peer, first, dead).await,
         }
     }
 
-    /// The monolith owns the request: the event is published as shadow off the response path,
-    /// and the monolith's answer is captured as the legacy outcome.
+    /// The monolith owns the request: the event is published as shadow off the response path
+    /// (or dead-lettered, `dead`), and the monolith's answer is captured as the legacy outcome.
+    #[allow(clippy::too_many_arguments)]
     async fn legacy_owned(
         &self,
         route: &Route,
@@ -167,11 +172,12 @@ impl Proxy {
         event: CanonicalEvent,
         peer: SocketAddr,
         first: bool,
+        dead: Option<DeadLettered>,
     ) -> Result<Response<Body>, ProxyError> {
         let event_id = event.id.clone();
         if first {
             // Returns once the event is queued for Kafka or written to the spool.
-            self.events.publish(&route.name, event).await;
+            self.publish_judged(route, event, dead.as_ref()).await;
         }
         let start = Instant::now();
         let resp = self.forward(handles, &route.upstream, req.map(full), peer).await?;

@@ -4,6 +4,7 @@
 //! reasons from fixed lists. Never an event id or a raw path.
 
 pub mod by_name;
+pub mod contract;
 pub mod control;
 mod families;
 pub mod logging;
@@ -43,6 +44,8 @@ pub struct Metrics {
     pub routes: Arc<ByRoute>,
     /// TLS at the listeners.
     pub tls: tls::TlsMetrics,
+    /// Event contracts at the edge: violations and their latest samples.
+    pub contract: contract::ContractMetrics,
 }
 
 impl Metrics {
@@ -230,7 +233,8 @@ impl Metrics {
         let control = ControlMetrics::new(&registry)?;
         let routes = Arc::new(ByRoute::new(route::Vecs::new(&ingress, &legacy, &verify, &routing)));
         let tls = tls::TlsMetrics::new(&registry)?;
-        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls })
+        let contract = contract::ContractMetrics::new(&registry)?;
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls, contract })
     }
 
     /// The Prometheus text exposition of every metric.

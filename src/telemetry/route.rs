@@ -177,6 +177,12 @@ impl RouteMetrics {
         }
     }
 
+    /// `strangler_fallbacks_total{route,reason="contract"}`: a new-owned event failed a
+    /// `dead_letter` contract and the monolith got the request.
+    pub fn fell_back_contract(&self) {
+        self.vecs.fallbacks.with_label_values(&[&self.name, super::contract::CONTRACT_REASON]).inc();
+    }
+
     /// `strangler_outcome_timeouts_total{route}`.
     pub fn outcome_timed_out(&self) {
         match &self.matched {

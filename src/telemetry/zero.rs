@@ -43,6 +43,7 @@ impl Metrics {
     /// its series until restart.
     pub fn init_routes(&self, table: &RouteTable) {
         self.init_fixed();
+        self.contract.init(table);
         for route in table.iter() {
             // The guard's threshold, for the parity alert; a reload that drops the guard drops it.
             match &route.guard {
@@ -94,9 +95,10 @@ impl Metrics {
         for reason in DropReason::ALL {
             p.dropped.with_label_values(&[route, reason.as_str()]);
         }
-        for reason in PERMANENT_REASONS {
+        for reason in PERMANENT_REASONS.into_iter().chain([super::contract::CONTRACT_REASON]) {
             p.dead_letters.with_label_values(&[route, reason]);
         }
+        self.routing.fallbacks.with_label_values(&[route, super::contract::CONTRACT_REASON]);
         for result in ParityResult::ALL {
             match result.new_path_label() {
                 Some(label) => self.compare.new_path.with_label_values(&[route, label]),
