@@ -17,6 +17,7 @@ mod console_browser;
 mod consumer_kit;
 mod consumer_lanes;
 mod contract_cli;
+mod contract_edge;
 mod control;
 mod crash;
 mod dedupe;
