@@ -41,7 +41,10 @@ async fn deliver(proxy: &strangler::app::Running, name: &str, body: &str, signed
     post(&url(proxy, &format!("/webhooks/{name}")), &headers, body.to_string()).await
 }
 
-fn by_id(msgs: &[OwnedMessage]) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+/// `ce_id`, `ce_dataschema`, `ce_stranglercontract`, `ce_stranglercontracterror` of a record.
+type Stamp = (String, Option<String>, Option<String>, Option<String>);
+
+fn by_id(msgs: &[OwnedMessage]) -> Vec<Stamp> {
     let mut out: Vec<_> = msgs
         .iter()
         .map(|m| {
