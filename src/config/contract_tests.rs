@@ -24,6 +24,11 @@ fn files(dir: &Path) {
     write("bad-schema.json", r#"{"$id": "https://x.test/b.json", "type": "objekt"}"#);
     write("no-id.json", r#"{"type": "object"}"#);
     write("relative-id.json", r#"{"$id": "push/v1.json", "type": "object"}"#);
+    write("unknown-draft.json", r#"{"$schema": "https://example.com/my-draft", "$id": "https://x.test/d.json"}"#);
+    write(
+        "draft7.json",
+        r##"{"$schema": "http://json-schema.org/draft-07/schema#", "$id": "https://x.test/e.json", "properties": {"a": {"$ref": "#/definitions/a"}}, "definitions": {"a": {"type": "string"}}}"##,
+    );
     write("remote-ref.json", r#"{"$id": "https://x.test/c.json", "$ref": "https://elsewhere.test/s.json"}"#);
 }
 
@@ -43,6 +48,7 @@ fn each_mistake_names_file_line_and_key() {
         ("contract = { schema = \"DIR/no-id.json\" }", "route[0].contract.schema", "without a `$id`"),
         ("contract = { schema = \"DIR/relative-id.json\" }", "route[0].contract.schema", "with `$id` `push/v1.json`"),
         ("contract = { schema = \"DIR/remote-ref.json\" }", "route[0].contract.schema", "a valid JSON Schema"),
+        ("contract = { schema = \"DIR/unknown-draft.json\" }", "route[0].contract.schema", "a valid JSON Schema"),
         (
             "contract = { schema = \"DIR/v2-breaking.json\", previous = \"DIR/v1.json\" }",
             "route[0].contract.schema",
@@ -78,6 +84,7 @@ fn good_contracts_load_compiled() {
     let dir = tempfile::tempdir().unwrap();
     files(dir.path());
     let ok = [
+        "contract = { schema = \"DIR/draft7.json\" }",
         "contract = { schema = \"DIR/v2-safe.json\", previous = \"DIR/v1.json\" }",
         // A breaking change is accepted when the route says compatibility does not matter.
         "contract = { schema = \"DIR/v2-breaking.json\", previous = \"DIR/v1.json\", compatibility = \"none\" }",
