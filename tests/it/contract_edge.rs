@@ -67,6 +67,13 @@ async fn observe_flags_and_dead_letter_diverts_invalid_events_while_the_monolith
     let routes = [route("observed", "", "on_invalid = \"observe\""), route("guarded", "", "on_invalid = \"dead_letter\"")];
     let proxy = start_proxy(&config(&monolith.url(), &tansu.brokers, &routes), &[("S", SECRET)], None).await;
 
+    // Each schema's series exists at zero from start-up.
+    let t = scrape(&proxy).await;
+    for name in ["observed", "guarded"] {
+        let line = format!("strangler_contract_violations_total{{route=\"{name}\",type=\"*\"}} 0");
+        assert!(t.contains(&line), "{line} missing:\n{t}");
+    }
+
     let bodies = [
         (r#"{"id":"ok1","amount":5}"#, true),
         (r#"{"id":"ok2","amount":7,"note":"gift"}"#, true),
@@ -188,6 +195,54 @@ async fn a_new_owned_invalid_event_gets_422_or_goes_to_the_monolith_by_policy() 
     assert!(eventually(WAIT, counted).await, "{}", scrape(&proxy).await);
     let ids: Vec<_> = drain(&tansu.brokers, "webhooks.rejecting", WAIT).await.iter().map(|m| header(m, "ce_id")).collect();
     assert_eq!(ids, [Some("r2".to_string())], "only the valid event is on the topic");
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_compiles_the_new_schema_and_a_breaking_one_keeps_the_old() {
+    let tansu = Tansu::start();
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strangler.toml");
+    let write = |contract: &str| {
+        // Loaded from a file with the process environment: no secret, so no signature check.
+        let r = route("orders", "", "on_invalid = \"observe\"")
+            .replace("secrets_env = [\"S\"], mode = \"observe\"", "mode = \"off\"")
+            .replace(
+                &format!("contract = {{ schema = \"{}/order.v1.json\", on_invalid = \"observe\" }}", contracts()),
+                &format!("contract = {{ on_invalid = \"observe\", {} }}", contract.replace("DIR", &contracts())),
+            );
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n{}",
+            config(&monolith.url(), &tansu.brokers, &[r])
+        );
+        std::fs::write(&file, text).unwrap();
+    };
+    write("schema = \"DIR/order.v1.json\"");
+    let cfg = strangler::config::load(&file).unwrap();
+    let opts = strangler::app::Options { config_path: Some(file.clone()), ..Default::default() };
+    let proxy = strangler::app::start(cfg, opts).await.expect("proxy starts");
+    let no_currency = r#"{"id":"n1","amount":1}"#;
+    let violations = || async {
+        let admin = proxy.admin_addr;
+        send(Method::GET, &format!("http://{admin}/api/routes/orders/contract-violations"), &[], "").await.json()
+    };
+    assert_eq!(deliver(&proxy, "orders", no_currency, true).await.status, StatusCode::OK);
+    assert_eq!(violations().await["violations"], 0, "valid under v1");
+
+    write("schema = \"DIR/order.v2-breaking.json\", previous = \"DIR/order.v1.json\"");
+    let err = proxy.reload().await.expect_err("a breaking change is refused");
+    assert!(err.contains("route[0].contract.schema") && err.contains("required_added"), "{err}");
+    assert_eq!(deliver(&proxy, "orders", r#"{"id":"n2","amount":1}"#, true).await.status, StatusCode::OK);
+    assert_eq!(violations().await["violations"], 0, "v1 still in force");
+
+    write("schema = \"DIR/order.v2-breaking.json\", previous = \"DIR/order.v1.json\", compatibility = \"none\"");
+    proxy.reload().await.expect("reload");
+    assert_eq!(deliver(&proxy, "orders", r#"{"id":"n3","amount":1}"#, true).await.status, StatusCode::OK);
+    let v = violations().await;
+    assert_eq!(v["violations"], 1, "v2 in force: currency is required");
+    assert_eq!(v["samples"][0]["dataschema"], "https://schemas.example.com/order/v2.json");
+    assert_eq!(v["samples"][0]["errors"][0]["pointer"], "");
     proxy.shutdown().await;
 }
 
