@@ -48,6 +48,11 @@ impl Samples {
         kept.latest.push_front(sample);
     }
 
+    /// The route's violations since start.
+    pub fn count(&self, route: &str) -> u64 {
+        self.by_route.lock().unwrap_or_else(|p| p.into_inner()).get(route).map_or(0, |k| k.violations)
+    }
+
     /// The route's violations since start and its samples, newest first.
     pub fn get(&self, route: &str) -> (u64, Vec<Sample>) {
         let map = self.by_route.lock().unwrap_or_else(|p| p.into_inner());
@@ -75,7 +80,7 @@ mod tests {
         assert_eq!(latest.len(), KEPT);
         assert_eq!(latest[0].event_id, "24");
         assert_eq!(latest[KEPT - 1].event_id, "5");
-        assert_eq!(s.get("b").0, 1);
+        assert_eq!((s.get("b").0, s.count("b"), s.count("a")), (1, 1, 25));
         assert_eq!(s.get("none").0, 0);
     }
 }
