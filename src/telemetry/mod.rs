@@ -9,6 +9,7 @@ mod families;
 pub mod logging;
 pub mod readiness;
 pub mod route;
+pub mod skew;
 pub mod tls;
 mod zero;
 
@@ -43,6 +44,8 @@ pub struct Metrics {
     pub routes: Arc<ByRoute>,
     /// TLS at the listeners.
     pub tls: tls::TlsMetrics,
+    /// Key skew per route: events per partition, skew ratio, hot keys.
+    pub skew: skew::SkewMetrics,
 }
 
 impl Metrics {
@@ -230,7 +233,8 @@ impl Metrics {
         let control = ControlMetrics::new(&registry)?;
         let routes = Arc::new(ByRoute::new(route::Vecs::new(&ingress, &legacy, &verify, &routing)));
         let tls = tls::TlsMetrics::new(&registry)?;
-        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls })
+        let skew = skew::SkewMetrics::new(&registry)?;
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls, skew })
     }
 
     /// The Prometheus text exposition of every metric.
