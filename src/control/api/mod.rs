@@ -5,6 +5,7 @@
 //! token; reads need one only with `admin.read_requires_token`.
 
 mod changes;
+mod keys;
 mod system;
 mod views;
 
@@ -168,6 +169,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/routes/{name}", get(views::one))
         .route("/api/routes/{name}/mismatches", get(views::mismatches))
         .route("/api/routes/{name}/trend", get(views::trend))
+        .route("/api/routes/{name}/keys", get(keys::keys))
         .route("/api/routes/{name}/share", put(changes::share))
         .route("/api/routes/{name}/mode", put(changes::mode))
         .route("/api/routes/{name}/rollback", post(changes::rollback))

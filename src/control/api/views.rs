@@ -122,6 +122,7 @@ pub fn view(api: &Api, r: &Route, dial: Option<DialState>) -> serde_json::Value 
         "new_error_rate": five.new_error_rate(),
         "guard": guard_view(api, r, &dial, now),
         "rollout": rollout_view(r, &dial),
+        "skew": super::keys::skew_view(api, &r.name),
     })
 }
 
