@@ -12,7 +12,7 @@ use strangler::demo::monolith::Monolith;
 
 use crate::harness::{eventually, metric, post, scrape, send, start_proxy, url};
 use crate::sign;
-use crate::support::broker::Tansu;
+use crate::support::broker::{free_port, Tansu};
 use crate::support::kafka::drain;
 
 const SECRET: &str = "skew-secret";
@@ -185,5 +185,43 @@ async fn write_ahead_events_are_counted_where_they_land() {
     let (_, keys) = get(&proxy.admin_addr.to_string(), "/api/routes/ahead/keys").await;
     let counts: Vec<_> = keys["keys"].as_array().unwrap().iter().map(|k| k["count"].as_u64()).collect();
     assert_eq!(counts, [Some(20), Some(20), Some(20)], "{keys}");
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spooled_events_are_counted_where_the_replay_lands_them() {
+    let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // No broker yet: every event waits in the spool until one answers on this port.
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let spool = format!("[spool]\ndir = \"{}\"\nmax_bytes = 67108864\n", dir.path().join("spool").display());
+    let proxy = start_proxy(&config(&monolith.url(), &brokers, &spool, &[route("later", "")]), &[("GH", SECRET)], None).await;
+    let base = url(&proxy, "");
+    for i in 0..20 {
+        deliver(&base, "later", format!("later-{i}"), format!("entity-{}", i % 2)).await;
+    }
+    let text = scrape(&proxy).await;
+    assert_eq!(metric(&text, "strangler_spool_records", &[]), 20.0, "{text}");
+    assert_eq!(metric(&text, "strangler_partition_events_total", &[("route", "later")]), 0.0, "nothing acknowledged yet");
+
+    let tansu = Tansu::start_on(port);
+    let replayed = eventually(Duration::from_secs(120), || async {
+        metric(&scrape(&proxy).await, "strangler_partition_events_total", &[("route", "later")]) == 20.0
+    })
+    .await;
+    let text = scrape(&proxy).await;
+    assert!(replayed, "{text}");
+    let records = drain(&tansu.brokers, "skew.later", Duration::from_secs(20)).await;
+    assert_eq!(records.len(), 20);
+    for p in 0..PARTITIONS as i32 {
+        let on_kafka = records.iter().filter(|r| r.partition() == p).count();
+        let label = p.to_string();
+        let counted = metric(&text, "strangler_partition_events_total", &[("route", "later"), ("partition", &label)]);
+        assert_eq!(counted, on_kafka as f64, "partition {p}");
+    }
+    let (_, keys) = get(&proxy.admin_addr.to_string(), "/api/routes/later/keys").await;
+    let counts: Vec<_> = keys["keys"].as_array().unwrap().iter().map(|k| k["count"].as_u64()).collect();
+    assert_eq!(counts, [Some(10), Some(10)], "{keys}");
     proxy.shutdown().await;
 }
