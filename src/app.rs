@@ -139,6 +139,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         dead_letter_topic: kafka.dead_letter_topic.clone(),
         spool: spool.clone(),
         metrics: metrics.publish.clone(),
+        skew: metrics.skew.clone(),
         dedupe,
         topics: cfg.routes.iter().map(|r| r.topic.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
     })

@@ -17,7 +17,7 @@ use rdkafka::error::KafkaError;
 use tower::{Service, ServiceExt};
 
 use super::dedupe::Dedupe;
-use super::producer::{self, Report};
+use super::producer::{self, Placed, Report};
 use super::route_metrics::RouteCounters;
 use super::shared::{outgoing, Sent, Shared};
 use super::{FailReason, LiveFailure};
@@ -131,15 +131,18 @@ impl EventSink {
         let report = match shared.spooling() {
             // A live event must not overtake spooled ones, nor wait for a broker known to be down.
             Some(reason) => Err(LiveFailure { reason, error: KafkaError::Canceled, possibly_persisted: false }),
-            None => match producer::deliver(&shared.live(), &outgoing(event)).await {
-                Report::Acked => Ok(()),
-                Report::Failed { error, possibly_persisted, .. } => {
+            None => match producer::deliver_placed(&shared.live(), &outgoing(event)).await {
+                Placed { report: Report::Acked, partition } => {
+                    shared.landed(&counters, &event.topic, partition, &event.key);
+                    Ok(())
+                }
+                Placed { report: Report::Failed { error, possibly_persisted, .. }, .. } => {
                     Err(LiveFailure { reason: FailReason::of(&error), error, possibly_persisted })
                 }
             },
         };
         match &report {
-            Ok(()) => counters.published.inc(),
+            Ok(()) => {}
             Err(f) => {
                 counters.failed(f.reason).inc();
                 // Kafka may hold it: keep it (and its dedupe entry) in the spool, where replay checks

@@ -65,6 +65,8 @@ pub struct Settings {
     pub dead_letter_topic: String,
     pub spool: Option<Arc<Spool>>,
     pub metrics: PublishMetrics,
+    /// Where acknowledged events land, per route (`Metrics::skew`).
+    pub skew: crate::telemetry::skew::SkewMetrics,
     pub dedupe: Arc<Dedupe>,
     /// The routes' topics: write-ahead mode records their end offsets before sending anything.
     pub topics: Vec<String>,

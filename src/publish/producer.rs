@@ -107,9 +107,19 @@ pub enum Report {
 pub enum Waiter {
     /// One task awaits it.
     One(oneshot::Sender<Report>),
+    /// One task awaits it and the partition the record went to (events, counted per partition).
+    Placed(oneshot::Sender<Placed>),
     /// Write-ahead: reports go to one channel in librdkafka's order (per partition, the order
     /// Kafka wrote them), with where the event landed.
     Logged { seq: u64, to: mpsc::UnboundedSender<Logged> },
+}
+
+/// A delivery report for a [`Waiter::Placed`] message.
+#[derive(Debug)]
+pub struct Placed {
+    pub report: Report,
+    /// Where an acknowledged record landed; `None` when it failed.
+    pub partition: Option<i32>,
 }
 
 /// A delivery report for a [`Waiter::Logged`] message.
@@ -159,6 +169,10 @@ impl ProducerContext for Ctx {
             Waiter::One(done) => {
                 let _ = done.send(report);
             }
+            Waiter::Placed(done) => {
+                let partition = result.as_ref().ok().map(|m| m.partition());
+                let _ = done.send(Placed { report, partition });
+            }
             Waiter::Logged { seq, to } => {
                 let at = match (&report, result) {
                     (Report::Acked, Ok(m)) => Some((m.topic().to_string(), m.partition(), m.offset())),
@@ -192,6 +206,12 @@ pub fn send(producer: &Producer, out: &Outgoing<'_>) -> Result<oneshot::Receiver
     send_to(producer, out, Waiter::One(done)).map(|()| report)
 }
 
+/// As [`send`], and the report says which partition the record landed on.
+pub fn send_placed(producer: &Producer, out: &Outgoing<'_>) -> Result<oneshot::Receiver<Placed>, KafkaError> {
+    let (done, report) = oneshot::channel();
+    send_to(producer, out, Waiter::Placed(done)).map(|()| report)
+}
+
 /// Enqueues `out`; its report goes to `to` as a [`Logged`] for `seq`.
 pub fn send_logged(
     producer: &Producer,
@@ -218,6 +238,19 @@ pub async fn deliver(producer: &Producer, out: &Outgoing<'_>) -> Report {
         }
         Err(error) => Report::Failed { error, possibly_persisted: false, partition: None },
     }
+}
+
+/// As [`deliver`], and the report says which partition the record landed on.
+pub async fn deliver_placed(producer: &Producer, out: &Outgoing<'_>) -> Placed {
+    match send_placed(producer, out) {
+        Ok(report) => report.await.unwrap_or_else(|_| canceled()),
+        Err(error) => Placed { report: Report::Failed { error, possibly_persisted: false, partition: None }, partition: None },
+    }
+}
+
+/// The report of a message whose waiter was dropped: librdkafka may still have written it.
+pub fn canceled() -> Placed {
+    Placed { report: Report::Failed { error: KafkaError::Canceled, possibly_persisted: true, partition: None }, partition: None }
 }
 
 /// Fails a running producer on purpose, as librdkafka would on a fatal idempotence error. For

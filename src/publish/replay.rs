@@ -9,7 +9,7 @@
 
 use super::failure;
 use super::persisted::{self, Suspect};
-use super::producer::{self, Outgoing, Report};
+use super::producer::{self, Outgoing, Placed, Report};
 use super::shared::Shared;
 use super::spooling::entry_event;
 
@@ -62,7 +62,7 @@ impl Shared {
                 continue;
             }
             let out = Outgoing { topic: &e.topic, key: e.key.as_bytes(), value: &e.value, headers: &e.headers };
-            match producer::send(&shadow, &out) {
+            match producer::send_placed(&shadow, &out) {
                 Ok(report) => sent.push((*seq, e, report)),
                 Err(error) => {
                     if failure::permanent(&error).is_some() {
@@ -76,12 +76,12 @@ impl Shared {
         let mut interrupted = None;
         for (seq, e, report) in sent {
             match report.await {
-                Ok(Report::Acked) => {
+                Ok(Placed { report: Report::Acked, partition }) => {
                     metrics.replayed.with_label_values(&[PUBLISHED]).inc();
-                    self.route(&e.route).published.inc();
+                    self.landed(&self.route(&e.route), &e.topic, partition, &e.key);
                     acks.push(seq);
                 }
-                Ok(Report::Failed { error, .. }) => match failure::permanent(&error) {
+                Ok(Placed { report: Report::Failed { error, .. }, .. }) => match failure::permanent(&error) {
                     Some(why) => {
                         self.dead_letter(&self.route(&e.route), &entry_event(e), why, &error).await;
                         metrics.replayed.with_label_values(&[DEAD_LETTERED]).inc();
@@ -114,9 +114,9 @@ fn take_in_order(window: &mut Vec<(u64, super::spool::Entry)>) {
     window.sort_by_key(|(seq, e)| (e.order, *seq));
 }
 
-fn failed_now(error: rdkafka::error::KafkaError) -> tokio::sync::oneshot::Receiver<Report> {
+fn failed_now(error: rdkafka::error::KafkaError) -> tokio::sync::oneshot::Receiver<Placed> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let _ = tx.send(Report::Failed { error, possibly_persisted: false, partition: None });
+    let _ = tx.send(Placed { report: Report::Failed { error, possibly_persisted: false, partition: None }, partition: None });
     rx
 }
 

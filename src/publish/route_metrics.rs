@@ -8,6 +8,7 @@ use prometheus::{IntCounter, IntCounterVec};
 
 use super::failure::{DropReason, FailReason, PERMANENT_REASONS};
 use crate::telemetry::by_name::ByName;
+use crate::telemetry::skew::{RouteSkew, SkewMetrics};
 use crate::telemetry::PublishMetrics;
 
 /// One route's publish counters.
@@ -17,6 +18,8 @@ pub struct RouteCounters {
     pub published: IntCounter,
     /// `strangler_duplicates_total{route}`.
     pub duplicates: IntCounter,
+    /// Where its events land and their keys (`strangler_partition_*`, the hot-keys sketch).
+    pub skew: Arc<RouteSkew>,
     failed: [IntCounter; FailReason::ALL.len()],
     spooled: [IntCounter; FailReason::ALL.len()],
     dropped: [IntCounter; DropReason::ALL.len()],
@@ -26,11 +29,12 @@ pub struct RouteCounters {
 }
 
 impl RouteCounters {
-    fn new(m: &PublishMetrics, route: &str) -> Self {
+    fn new(m: &PublishMetrics, skew: &SkewMetrics, route: &str) -> Self {
         Self {
             name: route.into(),
             published: m.published.with_label_values(&[route]),
             duplicates: m.duplicates.with_label_values(&[route]),
+            skew: skew.route(route),
             failed: FailReason::ALL.map(|r| m.failed.with_label_values(&[route, r.as_str()])),
             spooled: FailReason::ALL.map(|r| m.spooled.with_label_values(&[route, r.as_str()])),
             dropped: DropReason::ALL.map(|r| m.dropped.with_label_values(&[route, r.as_str()])),
@@ -66,17 +70,18 @@ impl RouteCounters {
 /// The counters of every route that published so far, built on first use.
 pub struct ByRoute {
     metrics: PublishMetrics,
+    skew: SkewMetrics,
     built: ByName<RouteCounters>,
 }
 
 impl ByRoute {
-    pub fn new(metrics: PublishMetrics) -> Self {
-        Self { metrics, built: ByName::default() }
+    pub fn new(metrics: PublishMetrics, skew: SkewMetrics) -> Self {
+        Self { metrics, skew, built: ByName::default() }
     }
 
     /// The counters of `route`.
     pub fn get(&self, route: &str) -> Arc<RouteCounters> {
-        self.built.get_or_build(route, || RouteCounters::new(&self.metrics, route))
+        self.built.get_or_build(route, || RouteCounters::new(&self.metrics, &self.skew, route))
     }
 }
 
@@ -94,7 +99,7 @@ mod tests {
             assert_eq!(r as usize, i, "{r:?}");
         }
         let metrics = Metrics::new().unwrap();
-        let routes = ByRoute::new(metrics.publish.clone());
+        let routes = ByRoute::new(metrics.publish.clone(), metrics.skew.clone());
         let orders = routes.get("orders");
         assert!(Arc::ptr_eq(&orders, &routes.get("orders")), "built once");
         orders.failed(FailReason::Purged).inc();

@@ -4,12 +4,13 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
 use super::dedupe::Dedupe;
 use super::kafka::Kafka;
-use super::producer::{Outgoing, Producer, Report};
+use super::producer::{Outgoing, Placed, Producer, Report};
 use super::route_metrics::{ByRoute, RouteCounters};
 use super::spool::Spool;
 use super::{spooling, write_ahead, FailReason, Settings};
@@ -55,7 +56,7 @@ impl Shared {
         let inner = Arc::new_cyclic(|me| Inner {
             kafka,
             spool: s.spool,
-            routes: ByRoute::new(s.metrics.clone()),
+            routes: ByRoute::new(s.metrics.clone(), s.skew),
             metrics: s.metrics,
             dedupe: s.dedupe,
             dead_letter_topic: s.dead_letter_topic,
@@ -119,17 +120,16 @@ impl Shared {
 
     /// Hands a shadow event to librdkafka; a task settles its delivery report.
     pub fn send_shadow(&self, route: Arc<RouteCounters>, event: CanonicalEvent, order: u64) -> Sent {
-        let report = match super::producer::send(&self.shadow(), &outgoing(&event)) {
+        let report = match super::producer::send_placed(&self.shadow(), &outgoing(&event)) {
             Ok(report) => report,
             Err(error) => return Sent::Refused(Box::new((error, event))),
         };
         self.inner.unsettled.fetch_add(1, Ordering::AcqRel);
         let this = self.clone();
         tokio::spawn(async move {
-            let report =
-                report.await.unwrap_or(Report::Failed { error: KafkaError::Canceled, possibly_persisted: true, partition: None });
+            let Placed { report, partition: landed } = report.await.unwrap_or_else(|_| super::producer::canceled());
             match report {
-                Report::Acked => route.published.inc(),
+                Report::Acked => this.landed(&route, &event.topic, landed, &event.key),
                 Report::Failed { error, possibly_persisted, partition } => {
                     this.failed(&route, event, order, error, possibly_persisted, partition).await
                 }
@@ -137,6 +137,29 @@ impl Shared {
             this.inner.unsettled.fetch_sub(1, Ordering::AcqRel);
         });
         Sent::Queued
+    }
+
+    /// Counts an event Kafka acknowledged: published, the partition it landed on and its key.
+    /// The first event on a partition beyond the topic's known partition count has the count
+    /// looked up (off the async threads) so the skew ratio divides by every partition.
+    pub fn landed(&self, route: &RouteCounters, topic: &str, partition: Option<i32>, key: &str) {
+        route.published.inc();
+        if !route.skew.landed(partition.unwrap_or(-1), key) {
+            return;
+        }
+        let (producer, skew, topic) = (self.shadow(), route.skew.clone(), topic.to_string());
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::producer::Producer as _;
+            match producer.client().fetch_metadata(Some(&topic), Duration::from_secs(5)) {
+                Ok(md) => match md.topics().iter().find(|t| t.name() == topic) {
+                    Some(t) if t.error().is_none() => skew.set_partitions(t.partitions().len()),
+                    _ => tracing::debug!(topic, "no partition count in the metadata; the skew ratio uses partitions seen"),
+                },
+                Err(error) => {
+                    tracing::debug!(topic, %error, "partition count lookup failed; the skew ratio uses partitions seen")
+                }
+            }
+        });
     }
 }
 

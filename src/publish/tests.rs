@@ -25,6 +25,7 @@ fn handles(metrics: &Metrics, spool: Option<Arc<Spool>>) -> Handles {
         dead_letter_topic: "dead".into(),
         spool,
         metrics: metrics.publish.clone(),
+        skew: metrics.skew.clone(),
         dedupe: Arc::new(Dedupe::new(Duration::from_secs(60), 1000)),
         topics: vec!["shadow.orders".into()],
     })

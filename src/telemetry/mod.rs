@@ -10,6 +10,7 @@ mod families;
 pub mod logging;
 pub mod readiness;
 pub mod route;
+pub mod skew;
 pub mod tls;
 mod zero;
 
@@ -46,6 +47,8 @@ pub struct Metrics {
     pub tls: tls::TlsMetrics,
     /// Event contracts at the edge: violations and their latest samples.
     pub contract: contract::ContractMetrics,
+    /// Key skew per route: events per partition, skew ratio, hot keys.
+    pub skew: skew::SkewMetrics,
 }
 
 impl Metrics {
@@ -234,7 +237,8 @@ impl Metrics {
         let routes = Arc::new(ByRoute::new(route::Vecs::new(&ingress, &legacy, &verify, &routing)));
         let tls = tls::TlsMetrics::new(&registry)?;
         let contract = contract::ContractMetrics::new(&registry)?;
-        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls, contract })
+        let skew = skew::SkewMetrics::new(&registry)?;
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls, contract, skew })
     }
 
     /// The Prometheus text exposition of every metric.

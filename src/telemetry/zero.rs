@@ -87,6 +87,8 @@ impl Metrics {
         let p = &self.publish;
         p.published.with_label_values(&[route]);
         p.duplicates.with_label_values(&[route]);
+        // The skew ratio at 0; partition series appear with the first event on each partition.
+        self.skew.route(route);
         for reason in FailReason::ALL {
             p.failed.with_label_values(&[route, reason.as_str()]);
             p.spooled.with_label_values(&[route, reason.as_str()]);

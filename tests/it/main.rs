@@ -34,6 +34,7 @@ mod held_bodies;
 mod hostile;
 mod hygiene;
 mod kafka_tls;
+mod key_skew;
 mod large_answer;
 mod lifecycle;
 mod load;

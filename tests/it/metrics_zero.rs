@@ -65,6 +65,7 @@ fn per_route() -> Vec<(&'static str, Vec<Combo>)> {
         ),
         ("strangler_dead_letters_total", one("reason", &["too_large", "invalid", "not_authorized", "invalid_topic", "contract"])),
         ("strangler_duplicates_total", vec![vec![]]),
+        ("strangler_partition_skew_ratio", vec![vec![]]),
         ("strangler_assignments_total", one("owner", &["legacy", "new"])),
         ("strangler_outcome_timeouts_total", vec![vec![]]),
         ("strangler_guard_trips_total", vec![vec![]]),

@@ -6,6 +6,7 @@
 
 mod changes;
 mod contract;
+mod keys;
 mod system;
 mod views;
 
@@ -170,6 +171,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/routes/{name}/mismatches", get(views::mismatches))
         .route("/api/routes/{name}/trend", get(views::trend))
         .route("/api/routes/{name}/contract-violations", get(contract::violations))
+        .route("/api/routes/{name}/keys", get(keys::keys))
         .route("/api/routes/{name}/share", put(changes::share))
         .route("/api/routes/{name}/mode", put(changes::mode))
         .route("/api/routes/{name}/rollback", post(changes::rollback))

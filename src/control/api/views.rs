@@ -123,6 +123,7 @@ pub fn view(api: &Api, r: &Route, dial: Option<DialState>) -> serde_json::Value 
         "guard": guard_view(api, r, &dial, now),
         "rollout": rollout_view(r, &dial),
         "contract": super::contract::view(api, r),
+        "skew": super::keys::skew_view(api, &r.name),
     })
 }
 

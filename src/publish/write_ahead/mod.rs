@@ -242,7 +242,10 @@ impl Shared {
             let route = taken.as_ref().map_or_else(|| self.route(""), |(r, _)| r.clone());
             match (l.report, l.at) {
                 (Report::Acked, Some((topic, partition, offset))) => {
-                    route.published.inc();
+                    match &taken {
+                        Some((_, event)) => self.landed(&route, &topic, Some(partition), &event.key),
+                        None => route.published.inc(),
+                    }
                     acked.push(AckedAt { seq: l.seq, topic, partition, offset });
                 }
                 (Report::Acked, None) => {}

@@ -123,7 +123,7 @@ impl Shared {
             match (l.report, l.at) {
                 (Report::Acked, Some((topic, partition, offset))) => {
                     metrics.replayed.with_label_values(&["published"]).inc();
-                    self.route(&e.route).published.inc();
+                    self.landed(&self.route(&e.route), &topic, Some(partition), &e.key);
                     acked.push(AckedAt { seq: l.seq, topic, partition, offset });
                 }
                 (Report::Acked, None) => {}
