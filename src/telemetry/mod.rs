@@ -6,6 +6,7 @@
 pub mod by_name;
 pub mod control;
 mod families;
+pub mod lag;
 pub mod logging;
 pub mod readiness;
 pub mod route;
@@ -43,6 +44,8 @@ pub struct Metrics {
     pub routes: Arc<ByRoute>,
     /// TLS at the listeners.
     pub tls: tls::TlsMetrics,
+    /// Consumer lag of the groups in `[lag]`.
+    pub lag: lag::LagMetrics,
 }
 
 impl Metrics {
@@ -230,7 +233,8 @@ impl Metrics {
         let control = ControlMetrics::new(&registry)?;
         let routes = Arc::new(ByRoute::new(route::Vecs::new(&ingress, &legacy, &verify, &routing)));
         let tls = tls::TlsMetrics::new(&registry)?;
-        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls })
+        let lag = lag::LagMetrics::new(&registry)?;
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls, lag })
     }
 
     /// The Prometheus text exposition of every metric.
