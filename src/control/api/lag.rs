@@ -26,7 +26,7 @@ pub async fn lag(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Resp
 /// `lag.interval_ms` as `"5s"`, or `"1500ms"` when not whole seconds.
 fn interval(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
