@@ -74,7 +74,10 @@ async fn wait_gauge(proxy: &Running, name: &str, what: &str, ok: impl Fn(f64) ->
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lag_rises_with_a_paused_service_and_falls_when_it_resumes() {
-    let tansu = Tansu::start();
+    // SQLite storage: Tansu 0.6's in-memory engine answers ListOffsets(latest) with the last
+    // batch's base offset + 1 (see support/kafka.rs `drain`), which would undercount the lag.
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start_sqlite(&dir.path().join("tansu.db"));
     let monolith = deciding_monolith().await;
     let lag = format!(
         "[lag]\ninterval_ms = 1000\n[[lag.group]]\nname = \"{GROUP}\"\ntopics = [\"{TOPIC}\"]\n\
