@@ -218,6 +218,15 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         background.push(tokio::spawn(log_exit("comparator", run)));
     }
 
+    // Consumer lag of the `[[lag.group]]`s and the comparator's group; no task when none.
+    let compares = cfg.comparator.enabled || opts.role == Role::Comparator;
+    let comparator_group = compares.then_some((cfg.comparator.group_id.as_str(), kafka.outcomes_topic.as_str()));
+    let lag = Arc::new(crate::control::lag::Monitor::new(&cfg.lag, comparator_group, metrics.lag.clone()));
+    if lag.watches_anything() {
+        let run = lag.clone().run(crate::publish::producer::client_config(&brokers, &kafka.librdkafka), stopped.clone());
+        background.push(tokio::spawn(log_exit("consumer lag monitor", run)));
+    }
+
     // Every replica reads the whole parity topic, whether or not it compares.
     // Keeps as many mismatch samples as the most demanding route shows (`compare.samples`).
     let keep = routes.load().iter().map(|r| r.compare.samples).max().unwrap_or(0).max(50);
@@ -337,6 +346,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
             requires_kafka: cfg.admin.ready_requires_kafka,
             legacy: cfg.legacy.url.clone(),
         },
+        lag,
     });
     let admin_tls = cfg.admin.tls.as_ref().map(|t| ingress::tls::start("admin", t, &metrics.tls, stopped.clone())).transpose()?;
     background.push(tokio::spawn(admin_api::serve(admin_listener, api, serve_opts, stopped, admin_tls)));

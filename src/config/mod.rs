@@ -7,6 +7,7 @@ mod admin;
 mod contract;
 mod control;
 mod kafka_security;
+pub mod lag;
 mod legacy_tls;
 pub mod locate;
 mod mapping;
@@ -40,6 +41,8 @@ pub struct Validated {
     pub dedupe: Dedupe,
     /// `[spool]`; `None` when the file has none.
     pub spool: Option<crate::publish::spool::Settings>,
+    /// `[lag]`: the consumer groups whose lag is reported.
+    pub lag: lag::Lag,
     pub routes: Vec<Route>,
     /// Accepted, but worth fixing (weak secrets): logged at start-up and reload, printed by
     /// `check-config`.

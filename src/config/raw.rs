@@ -25,6 +25,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub dedupe: RawDedupe,
     pub spool: Option<RawSpool>,
+    /// `[lag]`: consumer groups whose lag is reported.
+    #[serde(default)]
+    pub lag: super::lag::RawLag,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
 }

@@ -132,6 +132,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         }
     }
     let spool = raw.spool.as_ref().and_then(|s| super::spool::validate(s, &mut errs));
+    let lag = super::lag::validate(&raw.lag, &mut errs);
     let dedupe = Dedupe { ttl: Duration::from_secs(raw.dedupe.ttl_secs), max_entries: raw.dedupe.max_entries };
     let comparator = Comparator {
         enabled: raw.comparator.enabled,
@@ -170,7 +171,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
     if errs.is_empty() {
         let warnings =
             super::mapping::secret_warnings(&raw.routes, &routes, env).into_iter().map(ConfigWarning::unlocated).collect();
-        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, spool, routes, warnings })
+        Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, spool, lag, routes, warnings })
     } else {
         Err(errs)
     }
@@ -335,8 +336,8 @@ fn upstream_url(key: &str, s: &str, errs: &mut Vec<ConfigError>) -> Uri {
     }
 }
 
-const TOPIC_EXPECTED: &str = "a Kafka topic name (letters, digits, `.`, `_`, `-`; at most 249)";
+pub(super) const TOPIC_EXPECTED: &str = "a Kafka topic name (letters, digits, `.`, `_`, `-`; at most 249)";
 
-fn topic_name_ok(t: &str) -> bool {
+pub(super) fn topic_name_ok(t: &str) -> bool {
     !t.is_empty() && t.len() <= 249 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod console;
 pub mod figures;
 pub mod guard;
+pub mod lag;
 pub mod parity;
 pub mod record;
 pub mod reload;

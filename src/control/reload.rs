@@ -68,6 +68,7 @@ impl Fixed {
                 ("spool", format!("{:?}", cfg.spool)),
                 ("dedupe", format!("{:?}", cfg.dedupe)),
                 ("comparator", format!("{:?}", cfg.comparator)),
+                ("lag", format!("{:?}", cfg.lag)),
             ],
         }
     }

@@ -7,6 +7,7 @@ pub mod by_name;
 pub mod contract;
 pub mod control;
 mod families;
+pub mod lag;
 pub mod logging;
 pub mod readiness;
 pub mod route;
@@ -49,6 +50,8 @@ pub struct Metrics {
     pub contract: contract::ContractMetrics,
     /// Key skew per route: events per partition, skew ratio, hot keys.
     pub skew: skew::SkewMetrics,
+    /// Consumer lag of the groups in `[lag]`.
+    pub lag: lag::LagMetrics,
 }
 
 impl Metrics {
@@ -238,7 +241,8 @@ impl Metrics {
         let tls = tls::TlsMetrics::new(&registry)?;
         let contract = contract::ContractMetrics::new(&registry)?;
         let skew = skew::SkewMetrics::new(&registry)?;
-        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls, contract, skew })
+        let lag = lag::LagMetrics::new(&registry)?;
+        Ok(Self { registry, ingress, verify, legacy, publish, routing, compare, control, routes, tls, contract, skew, lag })
     }
 
     /// The Prometheus text exposition of every metric.

@@ -15,6 +15,7 @@ mod comparator_bound;
 mod console;
 mod console_browser;
 mod consumer_kit;
+mod consumer_lag;
 mod consumer_lanes;
 mod contract_cli;
 mod contract_edge;

@@ -7,6 +7,7 @@
 mod changes;
 mod contract;
 mod keys;
+mod lag;
 mod system;
 mod views;
 
@@ -61,6 +62,8 @@ pub struct Api {
     pub reloader: Option<Arc<Reloader>>,
     /// What `/readyz` checks besides Kafka and the control topic.
     pub readiness: crate::telemetry::readiness::Readiness,
+    /// Consumer lag of the watched groups (`GET /api/lag`).
+    pub lag: Arc<crate::control::lag::Monitor>,
 }
 
 /// An answer with a stable error code.
@@ -176,6 +179,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/routes/{name}/mode", put(changes::mode))
         .route("/api/routes/{name}/rollback", post(changes::rollback))
         .route("/api/routes/{name}/rollout/resume", post(changes::resume))
+        .route("/api/lag", get(lag::lag))
         .route("/api/audit", get(system::audit))
         .route("/api/reload", post(system::reload))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
