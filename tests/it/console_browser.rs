@@ -66,7 +66,7 @@ fn prerequisites() -> (PathBuf, PathBuf, PathBuf) {
 
 /// Nine in ten on the hot key, the rest each on its own.
 fn orders(tag: &str, n: usize) -> Vec<Order> {
-    let customer = |i: usize| if i % 10 == 0 { format!("cus_{tag}_{i}") } else { HOT_KEY.to_string() };
+    let customer = |i: usize| if i.is_multiple_of(10) { format!("cus_{tag}_{i}") } else { HOT_KEY.to_string() };
     (0..n).map(|i| order(&format!("evt_ui_{tag}_{i:03}"), &customer(i), 100 + i as u64 * 13)).collect()
 }
 
