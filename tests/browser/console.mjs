@@ -7,13 +7,19 @@
 //
 //   node console.mjs --admin http://127.0.0.1:A --admin-b http://127.0.0.1:B --route orders \
 //     --token T --bad-token X --out DIR --expect-parity-min 0.88 --expect-parity-max 0.92 \
-//     --expect-pointer /body/risk --expect-missing evt_1,evt_2
+//     --expect-pointer /body/risk --expect-missing evt_1,evt_2 \
+//     --expect-violations 35 --expect-violation-ids evt_3,evt_6 --expect-contract-pointer /country \
+//     --expect-top-key cus_hot --expect-top-count 92 --lag-group order-service --expect-lag 3
+//
+// The --expect-violations, --expect-violation-ids and --expect-top-* figures are replica A's own
+// (contract violations and keys are each replica's view); the lag is the brokers'.
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { launch, open, q } from './session.mjs';
 
-const required = ['admin', 'admin-b', 'route', 'token', 'bad-token', 'out', 'expect-parity-min', 'expect-parity-max', 'expect-pointer', 'expect-missing'];
+const required = ['admin', 'admin-b', 'route', 'token', 'bad-token', 'out', 'expect-parity-min', 'expect-parity-max', 'expect-pointer', 'expect-missing',
+  'expect-violations', 'expect-violation-ids', 'expect-contract-pointer', 'expect-top-key', 'expect-top-count', 'lag-group', 'expect-lag'];
 const { values: opt } = parseArgs({
   options: { ...Object.fromEntries(required.map((k) => [k, { type: 'string' }])), 'timeout-ms': { type: 'string', default: '30000' } },
 });
@@ -38,7 +44,8 @@ const reasons = {
 };
 mkdirSync(opt.out, { recursive: true });
 
-const checks = ['replicas_agree', 'pointer_highlighted', 'missing_listed', 'pointer_filter', 'reason_required',
+const checks = ['replicas_agree', 'pointer_highlighted', 'missing_listed', 'contract_shown', 'contract_samples',
+  'skew_highlighted', 'top_keys', 'lag_shown', 'lag_growing', 'pointer_filter', 'reason_required',
   'bad_token_refused', 'refused_400', 'dialled', 'audit', 'trend_marked', 'token_in_session_storage_only',
   'other_replica_shows_the_change', 'conflict_409', 'mode_by_keyboard', 'rollout_resumed', 'rolled_back',
   'replicas_agree_after', 'narrow'];
@@ -46,6 +53,10 @@ const summary = {
   reasons: Object.values(reasons),
   parity: null,
   parity_5m: null,
+  violations: null,
+  skew: null,
+  top_key: null,
+  lag: null,
   ...Object.fromEntries(checks.map((c) => [c, false])),
   screenshots: [],
   console_errors: [],
@@ -56,6 +67,10 @@ const summary = {
 
 const rowSel = `#routes tbody tr[data-route=${q(route)}]`;
 const cell = (col) => `${rowSel} td[data-col=${q(col)}]`;
+const flagged = async (sel) => (await page.locator(`${sel}.flag`).count()) > 0;
+// Each replica's own view (contract violations, skew), or refreshed by each on its own clock
+// (lag): left out when the two pages are compared.
+const ownView = ['contract', 'skew', 'lag'];
 const percent = (t) => (/^-?\d+(\.\d+)?%$/.test(t) ? Number(t.slice(0, -1)) / 100 : NaN);
 const routeApi = (admin) => `${admin}/api/routes/${encodeURIComponent(route)}`;
 const auth = { Authorization: `Bearer ${opt.token}`, 'Content-Type': 'application/json' };
@@ -85,7 +100,8 @@ async function replicasAgree(what) {
     audit: [...document.querySelectorAll('#audit tr.audit-entry')].slice(0, 5).map((tr) => tr.textContent.trim()),
   }));
   return b.waitFor(what, async () => {
-    const [ra, rb, sa, sb] = [await a.row(route), await b.row(route), await seen(a), await seen(b)];
+    const shared = (row) => row && Object.fromEntries(Object.entries(row).filter(([col]) => !ownView.includes(col)));
+    const [ra, rb, sa, sb] = [shared(await a.row(route)), shared(await b.row(route)), await seen(a), await seen(b)];
     const both = { a: { row: ra, ...sa }, b: { row: rb, ...sb } };
     return { done: ra !== null && JSON.stringify(both.a) === JSON.stringify(both.b), seen: both };
   }, 'the two pages');
@@ -138,6 +154,57 @@ try {
     }, '#missing');
     await page.locator('#missing').scrollIntoViewIfNeeded();
     summary.missing_listed = listed.length === missing.length;
+  });
+
+  // 3b. The Kafka side. On the row: replica a's contract violations and the skew ratio above 2,
+  //     both highlighted, and the lag of the service's group, growing (↑, highlighted) while the
+  //     service is stopped. Below: the contract's latest samples (orders replica a flagged) with
+  //     the error's pointer, the hot key first with its exact count, and the group's lag per
+  //     partition adding up to its total.
+  await a.step('kafka-side', async () => {
+    const want = opt['expect-violations'];
+    summary.violations = Number(await a.waitText(cell('contract'), `${want} violations`, (t) => t === want));
+    if (!(await flagged(cell('contract')))) throw new Error('contract violations shown without the highlight');
+    summary.skew = Number(await a.waitText(cell('skew'), 'a skew ratio above 2', (t) => Number(t) > 2));
+    if (!(await flagged(cell('skew')))) throw new Error('a skew ratio above 2 shown without the highlight');
+    summary.contract_shown = summary.skew_highlighted = true;
+
+    const ids = new Set(opt['expect-violation-ids'].split(','));
+    const samples = await a.waitFor('contract samples', async () => {
+      const seen = await page.evaluate(() => [...document.querySelectorAll('#contract-samples > li[data-event-id]')]
+        .map((li) => ({ id: li.dataset.eventId, pointers: [...li.querySelectorAll('li[data-pointer]')].map((p) => p.dataset.pointer) })));
+      return { done: seen.length > 0, seen };
+    }, '#contract-samples');
+    for (const s of samples) {
+      if (!ids.has(s.id)) throw new Error(`a contract sample ${s.id} that replica a did not flag`);
+      if (!s.pointers.includes(opt['expect-contract-pointer'])) throw new Error(`sample ${s.id} without ${opt['expect-contract-pointer']}: ${q(s.pointers)}`);
+    }
+    summary.contract_samples = true;
+
+    const [key, count] = [opt['expect-top-key'], Number(opt['expect-top-count'])];
+    const keys = await a.waitFor(`${key} first with ${count} events`, async () => {
+      const seen = await page.evaluate(() => [...document.querySelectorAll('#keys tbody tr')]
+        .map((tr) => [tr.dataset.key, Number(tr.querySelector('td[data-col="count"]').textContent)]));
+      return { done: seen.length > 0 && seen[0][0] === key && seen[0][1] === count, seen };
+    }, '#keys');
+    summary.top_key = keys[0];
+    summary.top_keys = true;
+
+    const [group, lag] = [opt['lag-group'], opt['expect-lag']];
+    const segment = (t) => t.split(', ').find((seg) => seg.startsWith(`${group} `)) || '';
+    const shown = await a.waitText(cell('lag'), `${group} ${lag} records waiting, growing`, (t) => segment(t).startsWith(`${group} ${lag} · `) && segment(t).endsWith(' s ↑'));
+    if (!(await flagged(cell('lag')))) throw new Error('growing lag shown without the highlight');
+    summary.lag = Number(segment(shown).split(' ')[1]);
+    summary.lag_growing = true;
+    await a.waitFor(`${group}'s lag per partition adds up to ${lag}`, async () => {
+      const seen = await page.evaluate((g) => [...document.querySelectorAll('#lag tbody tr')].filter((tr) => tr.dataset.group === g)
+        .map((tr) => [tr.dataset.partition, tr.querySelector('td[data-col="lag-records"]').textContent]), group);
+      const total = seen.filter(([p]) => p === 'all').map(([, n]) => n);
+      const sum = seen.filter(([p]) => p !== 'all').reduce((acc, [, n]) => acc + Number(n), 0);
+      return { done: total.length === 1 && total[0] === lag && sum === Number(lag), seen };
+    }, '#lag');
+    await page.locator('#lag').scrollIntoViewIfNeeded();
+    summary.lag_shown = true;
   });
 
   // 4. Replica b's page, opened on the route, shows the same figures.

@@ -4,6 +4,10 @@
 //! agree, and dials the route through one of them: a share, a 401, a 400, a 409 after a change
 //! made through the other replica, the mode by keyboard, a rollout resume and a rollback. The
 //! API and the metrics of both replicas then confirm what the page did and what it was refused.
+//! The route has a contract in `observe` mode that a third of the orders break, 90 % of the
+//! orders share one key, and the service's group is a `[[lag.group]]`: the page shows the
+//! violations with their samples, the skew ratio and the hot key, and the group's lag once the
+//! service has stopped (issue 13).
 //!
 //! Needs chromium and tests/browser/node_modules, which `./scripts/test.sh` installs.
 
@@ -32,6 +36,18 @@ const EVENTS: usize = 200;
 const MISSING: usize = 3;
 const BAD_TOKEN: &str = "not-a-token-of-this-proxy";
 /// The page shows parity as a percent with one decimal: half a tenth of a percent either way.
+/// The key of nine orders in ten: the hot key the page must list first.
+const HOT_KEY: &str = "cus_hot";
+/// The contract allows these countries only, so orders from BR (one in three) break it.
+const SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://example.com/contracts/orders.v1.json",
+  "type": "object",
+  "required": ["id", "customer"],
+  "properties": { "country": { "enum": ["US", "DE"] } }
+}"#;
+/// The instance pointer of the error the contract finds in a BR order.
+const CONTRACT_POINTER: &str = "/country";
 const SHOWN_ROUNDING: f64 = 0.0005 + 1e-9;
 
 const INSTALL: &str = "run ./scripts/test.sh, which installs them (chromium and tests/browser/node_modules)";
@@ -48,8 +64,15 @@ fn prerequisites() -> (PathBuf, PathBuf, PathBuf) {
     (chromium, node, dir.join("console.mjs"))
 }
 
+/// Nine in ten on the hot key, the rest each on its own.
 fn orders(tag: &str, n: usize) -> Vec<Order> {
-    (0..n).map(|i| order(&format!("evt_ui_{tag}_{i:03}"), &format!("cus_{}", i % 41), 100 + i as u64 * 13)).collect()
+    let customer = |i: usize| if i.is_multiple_of(10) { format!("cus_{tag}_{i}") } else { HOT_KEY.to_string() };
+    (0..n).map(|i| order(&format!("evt_ui_{tag}_{i:03}"), &customer(i), 100 + i as u64 * 13)).collect()
+}
+
+/// The orders the contract refuses.
+fn breaking(orders: &[Order]) -> Vec<&str> {
+    orders.iter().filter(|o| o.country == "BR").map(|o| o.id.as_str()).collect()
 }
 
 fn admin(proxy: &Running) -> String {
@@ -70,15 +93,27 @@ fn share_answers(proxy: &Running, status: &str) -> u64 {
 }
 
 /// A short comparator window (events the stopped service never saw become `missing_new` soon),
-/// and a rollout the page can resume (an hour per step: it never steps during the test).
-const ROUTE: &str = "compare = { window_ms = 10000 }\nrollout = { steps = [10, 50], interval = \"1h\" }";
+/// a rollout the page can resume (an hour per step: it never steps during the test), a contract
+/// in `observe` mode (the events flow; parity is unaffected), and the service's group watched
+/// for lag.
+fn route_extra(schema: &Path) -> String {
+    format!(
+        "compare = {{ window_ms = 10000 }}\nrollout = {{ steps = [10, 50], interval = \"1h\" }}\n\
+         contract = {{ schema = \"{}\", on_invalid = \"observe\" }}\n\
+         [[lag.group]]\nname = \"order-service\"\ntopics = [\"webhooks.orders\"]\n",
+        schema.display()
+    )
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_shows_the_same_figures_on_both_replicas_and_dials_only_what_the_server_accepts() {
     let (chromium, node, script) = prerequisites();
     let tansu = Tansu::start();
     let monolith = deciding_monolith().await;
-    let cfg = control_config(&monolith.url(), &tansu.brokers, ROUTE);
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("orders.v1.json");
+    std::fs::write(&schema, SCHEMA).unwrap();
+    let cfg = control_config(&monolith.url(), &tansu.brokers, &route_extra(&schema));
     let (a, b) = (start_proxy(&cfg, &ENV, None).await, start_proxy(&cfg, &ENV, None).await);
     let service = start_service(&tansu.brokers, DISAGREE_BP);
 
@@ -112,6 +147,11 @@ async fn the_console_shows_the_same_figures_on_both_replicas_and_dials_only_what
     assert_eq!((before["mode"].as_str(), before["share_percent"].as_f64()), (Some("shadow"), Some(0.0)));
     let audited_before = audit(&a).await.len();
     let missing_ids: Vec<&str> = unanswered.iter().map(|o| o.id.as_str()).collect();
+    // What replica a saw (its own view): the orders sent through it.
+    let through_a: Vec<Order> = sent[..EVENTS / 2].iter().chain(&unanswered).cloned().collect();
+    let broke_a = breaking(&through_a);
+    let hot_a = through_a.iter().filter(|o| o.customer == HOT_KEY).count();
+    assert!(broke_a.len() >= 30 && hot_a >= 90, "{} breaking, {hot_a} hot", broke_a.len());
 
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
     let _ = std::fs::remove_dir_all(&out);
@@ -120,6 +160,10 @@ async fn the_console_shows_the_same_figures_on_both_replicas_and_dials_only_what
         .args(["--admin", &admin(&a), "--admin-b", &admin(&b), "--route", "orders"])
         .args(["--token", ALICE, "--bad-token", BAD_TOKEN, "--expect-pointer", "/body/risk"])
         .args(["--expect-missing", &missing_ids.join(",")])
+        .args(["--expect-violations", &broke_a.len().to_string(), "--expect-violation-ids", &broke_a.join(",")])
+        .args(["--expect-contract-pointer", CONTRACT_POINTER, "--expect-top-key", HOT_KEY])
+        .args(["--expect-top-count", &hot_a.to_string(), "--lag-group", "order-service"])
+        .args(["--expect-lag", &MISSING.to_string()])
         .args(["--expect-parity-min", &(ratio - SHOWN_ROUNDING).to_string()])
         .args(["--expect-parity-max", &(ratio + SHOWN_ROUNDING).to_string()])
         .arg("--out")
@@ -141,6 +185,7 @@ async fn the_console_shows_the_same_figures_on_both_replicas_and_dials_only_what
     let refused = [&a, &b].map(|p| p.metrics.control.auth_failures.with_label_values(&["invalid"]).get());
     let changes = [&a, &b].map(|p| p.metrics.control.changes.with_label_values(&["orders", "alice"]).get());
     let (bad_request, conflict) = (share_answers(&a, "400"), share_answers(&a, "409"));
+    let lag = get_json(&format!("{}/api/lag", admin(&a))).await;
     a.shutdown().await;
     b.shutdown().await;
 
@@ -149,6 +194,16 @@ async fn the_console_shows_the_same_figures_on_both_replicas_and_dials_only_what
     assert_eq!(summary["console_errors"], serde_json::json!([]), "{summary:#}");
     assert_eq!(summary["foreign_requests"], serde_json::json!([]), "{summary:#}");
     assert_eq!(summary["expected_refusals"].as_array().map(Vec::len), Some(3), "401, 400, 409: {summary:#}");
+    // The Kafka side the page showed is what the API says.
+    assert_eq!(after_a["contract"]["violations"].as_u64(), Some(broke_a.len() as u64), "{after_a}");
+    assert_eq!(summary["violations"].as_u64(), Some(broke_a.len() as u64), "{summary:#}");
+    assert!(summary["skew"].as_f64().is_some_and(|r| r > 2.0), "{summary:#}");
+    assert_eq!(summary["top_key"], serde_json::json!([HOT_KEY, hot_a]), "{summary:#}");
+    let group = lag["groups"].as_array().unwrap().iter().find(|g| g["group"] == "order-service").cloned();
+    let orders_topic =
+        group.as_ref().and_then(|g| g["topics"].as_array().unwrap().iter().find(|t| t["topic"] == "webhooks.orders").cloned());
+    assert_eq!(orders_topic.map(|t| t["lag_records"].clone()), Some(serde_json::json!(MISSING)), "{lag:#}");
+    assert_eq!(summary["lag"].as_u64(), Some(MISSING as u64), "{summary:#}");
     for shot in summary["screenshots"].as_array().unwrap() {
         assert!(out.join(shot.as_str().unwrap()).is_file(), "screenshot {shot}");
     }

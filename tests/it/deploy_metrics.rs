@@ -117,7 +117,7 @@ fn every_alert_has_a_runbook_entry_and_a_firing_and_a_quiet_test() {
     let (rules, tests, runbook) =
         (read("deploy/prometheus/alerts.yml"), read("deploy/prometheus/alerts.test.yml"), read("docs/operations.md"));
     let names: Vec<&str> = rules.lines().filter_map(|l| l.trim_start().strip_prefix("- alert:")).map(str::trim).collect();
-    assert_eq!(names.len(), 14, "{names:?}");
+    assert_eq!(names.len(), 17, "{names:?}");
     for name in names {
         assert!(runbook.lines().any(|l| l == format!("### {name}")), "no runbook entry for {name}");
         // Each `alertname:` line is followed by its `exp_alerts`: a list, or `[]` when quiet.
@@ -162,15 +162,21 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_in_a_live_scrape() {
     used.extend(dashboard_exprs(&dashboard()).iter().flat_map(|e| metric_names(e)));
 
     // A shadow route with a guard (for strangler_route_min_parity) and a short compare window (no
-    // new service runs, so each event becomes missing_new and strangler_parity_ratio appears), and
-    // a spool (for the spool gauges).
+    // new service runs, so each event becomes missing_new and strangler_parity_ratio appears), a
+    // spool (for the spool gauges), a contract (for strangler_contract_violations_total) and a
+    // watched consumer group (for the strangler_consumer_lag_* families).
     let tansu = Tansu::start();
     let monolith = Monolith::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let spool = tempfile::tempdir().unwrap();
+    let schema = spool.path().join("github.v1.json");
+    std::fs::write(&schema, r#"{"$id": "https://example.com/github.v1.json", "type": "object"}"#).unwrap();
     let head = format!("[spool]\ndir = \"{}\"\n", spool.path().display());
     let cfg = format!(
-        "{}guard = {{ min_parity = 0.97 }}\ncompare = {{ window_ms = 200 }}\n",
-        github_config(&monolith.url(), &tansu.brokers, &head)
+        "{}guard = {{ min_parity = 0.97 }}\ncompare = {{ window_ms = 200 }}\n\
+         contract = {{ schema = \"{}\", on_invalid = \"observe\" }}\n\
+         [[lag.group]]\nname = \"deploy-metrics\"\ntopics = [\"webhooks.github\"]\n",
+        github_config(&monolith.url(), &tansu.brokers, &head),
+        schema.display()
     );
     let proxy = start_proxy(&cfg, &[("GH", "s")], None).await;
     for i in 0..3 {

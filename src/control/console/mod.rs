@@ -19,10 +19,11 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 const INDEX: &str = include_str!("assets/index.html");
 /// The assets under `/console/<version>/`: name, content type, bytes.
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     ("app.js", JS, include_str!("assets/app.js")),
     ("api.js", JS, include_str!("assets/api.js")),
     ("dom.js", JS, include_str!("assets/dom.js")),
+    ("kafka.js", JS, include_str!("assets/kafka.js")),
     ("samples.js", JS, include_str!("assets/samples.js")),
     ("trend.js", JS, include_str!("assets/trend.js")),
     ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),

@@ -1,19 +1,21 @@
-// strangler console: the routes table, one route's trend, mismatches and dial, and the audit
-// trail, from the admin API of the replica serving the page. Plain ES2020, no framework; every
+// strangler console: the routes table, one route's trend, mismatches, Kafka side and dial, and the
+// audit trail, from the admin API of the replica serving the page. Plain ES2020, no framework; every
 // text goes in through textContent or createElement, never parsed as HTML; every style through
 // classes (strict CSP).
 
 import { api, ApiFailure, routePath, token, TOKEN_KEY } from "./api.js";
 import { $, DASH, dial, el, number, percent, when } from "./dom.js";
+import { drawContract, drawLag, drawSkew, kafkaCells, noteLag } from "./kafka.js";
 import { drawMismatches, drawMissing } from "./samples.js";
 import { drawTrend } from "./trend.js";
 
 const REFRESH_MS = 3000;
 let selected = null; // the selected route's name
 let routes = new Map(); // name → the route as GET /api/routes gave it
+let lag = null; // GET /api/lag's answer, polled with the routes (null until one arrives)
 let pointerFilter = "";
 let messageFrom = null; // "read" or "action": a read's message is cleared once reads work again
-const shown = { mismatches: "", missing: "", audit: "" }; // what is on the page, to redraw on change only
+const shown = { mismatches: "", missing: "", audit: "", kafka: "" }; // what is on the page, to redraw on change only
 
 function setMessage(kind, status, text, from) {
   const m = $("message");
@@ -35,7 +37,7 @@ function clearReadMessage() {
 
 // ---- the routes table ----
 
-function cells(r) {
+function cells(r, kafka) {
   const w = (r.parity && r.parity.windows) || {};
   const steps = r.rollout ? r.rollout.steps.length : 0;
   return {
@@ -46,6 +48,9 @@ function cells(r) {
     "parity-5m": percent(w["5m"] ? w["5m"].ratio : null),
     "parity-1h": percent(w["1h"] ? w["1h"].ratio : null),
     samples: String(w["1h"] ? w["1h"].samples : 0),
+    contract: kafka.text.contract,
+    skew: kafka.text.skew,
+    lag: kafka.text.lag,
     "new-error-rate": percent(r.new_error_rate),
     guard: r.guard ? r.guard.state : DASH,
     rollout: r.rollout ? `step ${r.rollout.step === null ? 0 : r.rollout.step + 1}/${steps}` : DASH,
@@ -60,7 +65,8 @@ function drawRoutes(list) {
   const rows = new Map([...body.rows].map((tr) => [tr.dataset.route, tr]));
   list.forEach((r, i) => {
     let tr = rows.get(r.name);
-    const values = cells(r);
+    const kafka = kafkaCells(r, lag);
+    const values = cells(r, kafka);
     if (!tr) {
       tr = el("tr", { "data-route": r.name, tabindex: "0", "aria-selected": "false" });
       for (const col of Object.keys(values)) tr.append(el("td", { "data-col": col }));
@@ -75,6 +81,7 @@ function drawRoutes(list) {
     for (const td of tr.cells) {
       const text = values[td.dataset.col];
       if (td.textContent !== text) td.textContent = text;
+      td.classList.toggle("flag", kafka.flag[td.dataset.col] === true);
     }
     tr.classList.toggle("selected", r.name === selected);
     tr.setAttribute("aria-selected", String(r.name === selected));
@@ -91,7 +98,7 @@ function select(name) {
   detail.dataset.route = name;
   $("detail-title").textContent = `Route ${name}`;
   history.replaceState(null, "", `#${encodeURIComponent(name)}`);
-  shown.mismatches = shown.missing = "";
+  shown.mismatches = shown.missing = shown.kafka = "";
   const r = routes.get(name);
   if (r) fillDial(r);
   for (const tr of $("routes").tBodies[0].rows) {
@@ -110,9 +117,25 @@ async function refreshDetail() {
   const name = selected;
   const query = new URLSearchParams({ limit: "20" });
   if (pointerFilter) query.set("pointer", pointerFilter);
-  const [trend, found] = await Promise.all([api("GET", `${routePath(name)}/trend`), api("GET", `${routePath(name)}/mismatches?${query}`)]);
+  const r = routes.get(name);
+  // The contract's samples only for a route with a contract; the keys only with skew figures.
+  const [trend, found, violations, keys] = await Promise.all([
+    api("GET", `${routePath(name)}/trend`),
+    api("GET", `${routePath(name)}/mismatches?${query}`),
+    r && r.contract ? api("GET", `${routePath(name)}/contract-violations`) : null,
+    r && r.skew ? api("GET", `${routePath(name)}/keys`) : null,
+  ]);
   if (name !== selected) return;
   drawTrend(trend);
+  if (r) {
+    const kafka = JSON.stringify([r.contract, r.skew, r.topic, violations, keys, lag]);
+    if (kafka !== shown.kafka) {
+      shown.kafka = kafka;
+      drawContract(r, violations);
+      drawSkew(r, keys);
+      drawLag(r, lag);
+    }
+  }
   const mismatches = JSON.stringify([pointerFilter, found.samples]);
   if (mismatches !== shown.mismatches) {
     shown.mismatches = mismatches;
@@ -160,7 +183,14 @@ function readFailed(e) {
 }
 
 async function refresh() {
-  const [list, audit] = await Promise.all([api("GET", "/api/routes"), api("GET", "/api/audit?limit=20")]);
+  // A failed lag read leaves the lag cells at a dash and is reported once the rest is drawn.
+  const [list, audit, lagRead] = await Promise.all([
+    api("GET", "/api/routes"),
+    api("GET", "/api/audit?limit=20"),
+    api("GET", "/api/lag").catch((e) => (e instanceof ApiFailure ? e : Promise.reject(e))),
+  ]);
+  lag = lagRead instanceof ApiFailure ? null : lagRead;
+  noteLag(lag);
   routes = new Map(list.routes.map((r) => [r.name, r]));
   drawRoutes(list.routes);
   drawAudit(audit.entries);
@@ -171,6 +201,7 @@ async function refresh() {
   } else {
     await refreshDetail();
   }
+  if (lagRead instanceof ApiFailure) throw lagRead;
   clearReadMessage();
 }
 
