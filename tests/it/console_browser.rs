@@ -108,9 +108,11 @@ fn route_extra(schema: &Path) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_shows_the_same_figures_on_both_replicas_and_dials_only_what_the_server_accepts() {
     let (chromium, node, script) = prerequisites();
-    let tansu = Tansu::start();
-    let monolith = deciding_monolith().await;
     let dir = tempfile::tempdir().unwrap();
+    // SQLite storage: Tansu's in-memory engine answers ListOffsets(latest) with the last batch's
+    // base offset + 1, so the lag of the stopped service would read short there.
+    let tansu = Tansu::start_sqlite(&dir.path().join("tansu.db"));
+    let monolith = deciding_monolith().await;
     let schema = dir.path().join("orders.v1.json");
     std::fs::write(&schema, SCHEMA).unwrap();
     let cfg = control_config(&monolith.url(), &tansu.brokers, &route_extra(&schema));
