@@ -14,6 +14,13 @@ debian_install() { # debian_install WHY PKG...: apt-get install PKG... (update o
   fi
 }
 
+# A cold build of the suite takes about 20 GiB under target/: say so up front rather than fail
+# late with "No space left on device" in the linker.
+avail_gib=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+if [ "${avail_gib:-0}" -lt 25 ]; then
+  echo "== warning: only ${avail_gib} GiB free here; a cold build and test run needs about 25 GiB" >&2
+fi
+
 # Tansu, the Kafka-compatible broker the integration tests start. Pinned; memory storage needs
 # `dynostore`, SQLite storage needs `libsql`. About 15 minutes on 2 cores the first time only.
 TANSU_VERSION=0.6.0
