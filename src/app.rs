@@ -1,7 +1,6 @@
 //! Wires the stages into a running proxy: broker, topics, producers, listeners, the comparator,
 //! and shutdown.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,7 +35,7 @@ use crate::telemetry::Metrics;
 mod running;
 mod tasks;
 use arc_swap::ArcSwap;
-use tasks::{after_topics, log_exit, open_spool, sync_spool, wanted_topics};
+use tasks::{after_topics, log_exit, open_spool, sync_spool, wal_topics, wanted_topics};
 
 /// How long `start` waits for the parity topic's last hour before it gives up.
 const PARITY_CATCH_UP: Duration = Duration::from_secs(30);
@@ -141,7 +140,7 @@ pub async fn start(cfg: Validated, opts: Options) -> anyhow::Result<Running> {
         metrics: metrics.publish.clone(),
         skew: metrics.skew.clone(),
         dedupe,
-        topics: cfg.routes.iter().map(|r| r.topic.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
+        topics: wal_topics(&cfg),
     })
     .context("creating the Kafka producers")?;
     // Kafka unreachable at start-up must not keep the monolith's path down: serve at once, spool

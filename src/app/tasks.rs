@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::config::Validated;
+use crate::contract::OnInvalid;
 use crate::publish::spool::{Fsync, Spool};
 use crate::publish::topics::TopicSpec;
 use crate::telemetry::Metrics;
@@ -23,6 +24,17 @@ pub(super) fn wanted_topics(cfg: &Validated) -> Vec<TopicSpec> {
     wanted.push(TopicSpec { name: k.control_topic.clone(), partitions: 1, config: vec![("cleanup.policy", "compact")] });
     wanted.push(TopicSpec::plain(&k.audit_topic, 1));
     wanted
+}
+
+/// The topics write-ahead mode records the end offsets of before sending anything: the routes'
+/// and, when a contract dead-letters, the dead-letter topic (its records take the same path).
+pub(super) fn wal_topics(cfg: &Validated) -> Vec<String> {
+    let mut topics: BTreeSet<String> = cfg.routes.iter().map(|r| r.topic.clone()).collect();
+    let dead_letters = cfg.routes.iter().filter_map(|r| r.contract.as_deref()).any(|c| c.on_invalid == OnInvalid::DeadLetter);
+    if dead_letters {
+        topics.insert(cfg.kafka.dead_letter_topic.clone());
+    }
+    topics.into_iter().collect()
 }
 
 /// Opens the spool (repairing a torn tail) off the async threads.

@@ -61,15 +61,15 @@ impl Proxy {
     pub(super) async fn publish_judged(&self, route: &Route, event: CanonicalEvent, dead: Option<&DeadLettered>) {
         match dead {
             None => self.events.publish(&route.name, event).await,
-            Some(dead) => self.dead_letter_contract(route, event, dead),
+            Some(dead) => self.dead_letter_contract(route, event, dead).await,
         }
     }
 
-    /// Off the response path: the sender's answer does not wait for the dead-letter topic.
-    fn dead_letter_contract(&self, route: &Route, event: CanonicalEvent, dead: &DeadLettered) {
+    /// Hands the dead letter over as a shadow event is: the sender's answer waits for librdkafka's
+    /// queue or the spool (write-ahead: the disk), never for Kafka's acknowledgement.
+    async fn dead_letter_contract(&self, route: &Route, event: CanonicalEvent, dead: &DeadLettered) {
         let errors = serde_json::to_string(&dead.0).unwrap_or_else(|_| "[]".into());
-        let (events, name) = (self.events.clone(), route.name.clone());
-        tokio::spawn(async move { events.dead_letter_contract(&name, &event, &errors).await });
+        self.events.dead_letter_contract(&route.name, &event, &errors).await;
     }
 
     /// A new-owned request whose event failed a `dead_letter` contract: dead-lettered (the first
@@ -86,7 +86,7 @@ impl Proxy {
         dead: DeadLettered,
     ) -> Result<Response<Body>, ProxyError> {
         if first {
-            self.dead_letter_contract(route, event, &dead);
+            self.dead_letter_contract(route, event, &dead).await;
         }
         let policy = route.contract.as_deref().map_or(WhenNewOwned::Legacy, |c| c.when_new_owned);
         match policy {

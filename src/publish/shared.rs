@@ -139,10 +139,14 @@ impl Shared {
         Sent::Queued
     }
 
-    /// Counts an event Kafka acknowledged: published, the partition it landed on and its key.
+    /// Counts an event Kafka acknowledged: published, the partition it landed on and its key (a
+    /// contract's dead letter only as dead-lettered).
     /// The first event on a partition beyond the topic's known partition count has the count
     /// looked up (off the async threads) so the skew ratio divides by every partition.
     pub fn landed(&self, route: &RouteCounters, topic: &str, partition: Option<i32>, key: &str) {
+        if self.landed_dead_letter(route, topic) {
+            return;
+        }
         route.published.inc();
         if !route.skew.landed(partition.unwrap_or(-1), key) {
             return;

@@ -45,7 +45,15 @@ pub(super) struct Reader {
 impl Reader {
     /// `config`: strangler's client settings (brokers, TLS, SASL, `[kafka.librdkafka]`).
     pub(super) fn new(config: ClientConfig) -> Result<Self, KafkaError> {
-        let reader = consumer(&config, READER_GROUP)?;
+        // The reader wants one record per partition: small fetches and a small local queue, so a
+        // group far behind does not have megabytes fetched (and dropped) at every refresh.
+        let mut small = config.clone();
+        small
+            .set("fetch.message.max.bytes", "65536")
+            .set("fetch.max.bytes", "1048576")
+            .set("queued.min.messages", "1")
+            .set("queued.max.messages.kbytes", "1024");
+        let reader = consumer(&small, READER_GROUP)?;
         Ok(Self { config, reader, groups: HashMap::new() })
     }
 
