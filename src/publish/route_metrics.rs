@@ -24,7 +24,7 @@ pub struct RouteCounters {
     spooled: [IntCounter; FailReason::ALL.len()],
     dropped: [IntCounter; DropReason::ALL.len()],
     dead_letters: [IntCounter; PERMANENT_REASONS.len()],
-    /// For a dead-letter reason outside [`PERMANENT_REASONS`] (none today).
+    /// For a dead-letter reason outside [`PERMANENT_REASONS`]: `contract` (a contract's dead letter).
     dead_letters_vec: IntCounterVec,
 }
 
