@@ -19,6 +19,7 @@ mod consumer_lag;
 mod consumer_lanes;
 mod contract_cli;
 mod contract_edge;
+mod contract_outage;
 mod control;
 mod crash;
 mod dedupe;
