@@ -1,8 +1,10 @@
 //! Key skew per route, counted where Kafka acknowledges an event: events per partition
 //! (`strangler_partition_events_total{route,partition}`), the skew ratio over the last 5 minutes
-//! (`strangler_partition_skew_ratio{route}`, computed at scrape time) and the hot keys from a
-//! space-saving sketch (the admin API only: keys are never metric labels).
+//! (`strangler_partition_skew_ratio{route}`, computed at scrape time) and the hot keys of the
+//! last 5 to 10 minutes from space-saving sketches (the admin API only: keys are never metric
+//! labels).
 
+mod recent;
 mod sketch;
 mod window;
 
@@ -12,13 +14,13 @@ pub use window::WINDOW_LABEL;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{GaugeVec, IntCounter, IntCounterVec, Opts, Registry};
 
-use sketch::SpaceSaving;
+use recent::Recent;
 use window::Window;
 
 /// How soon a failed or fruitless partition-count lookup may be tried again.
@@ -99,6 +101,8 @@ pub struct RouteSkew {
     name: String,
     events: IntCounterVec,
     start: Instant,
+    /// `start` on the wall clock, for [`HotKeys::since`].
+    started_at: SystemTime,
     /// The topic's partition count from the producer's metadata; 0 until known.
     partitions: AtomicUsize,
     /// Millis since `start` before which no partition-count lookup is asked for.
@@ -107,7 +111,7 @@ pub struct RouteSkew {
 }
 
 struct State {
-    sketch: SpaceSaving,
+    keys: Recent,
     window: Window,
     /// `strangler_partition_events_total` handles, by partition, made when first seen.
     counters: Vec<IntCounter>,
@@ -122,10 +126,11 @@ pub struct SkewView {
     pub partitions: Vec<u64>,
 }
 
-/// The sketch's answer.
+/// The sketches' answer: the hot keys since `since` (5 to 10 minutes ago, or start-up).
 #[derive(Debug, Clone)]
 pub struct HotKeys {
     pub capacity: usize,
+    pub since: SystemTime,
     pub events: u64,
     pub keys: Vec<Counted>,
 }
@@ -136,9 +141,10 @@ impl RouteSkew {
             name: name.to_string(),
             events,
             start: Instant::now(),
+            started_at: SystemTime::now(),
             partitions: AtomicUsize::new(0),
             refresh_after_ms: AtomicU64::new(0),
-            state: Mutex::new(State { sketch: SpaceSaving::new(CAPACITY), window: Window::default(), counters: Vec::new() }),
+            state: Mutex::new(State { keys: Recent::new(CAPACITY), window: Window::default(), counters: Vec::new() }),
         }
     }
 
@@ -156,7 +162,7 @@ impl RouteSkew {
     pub fn landed(&self, partition: i32, key: &str) -> bool {
         let tick = self.tick();
         let mut st = self.state();
-        st.sketch.observe(key);
+        st.keys.observe(tick, key);
         let Ok(p) = usize::try_from(partition) else { return false };
         st.window.record(tick, p);
         while st.counters.len() <= p {
@@ -190,10 +196,12 @@ impl RouteSkew {
         SkewView { ratio: window::ratio(&counts), events: counts.iter().sum(), partitions: counts }
     }
 
-    /// The hot keys since start, highest count first.
+    /// The hot keys of this 5-minute epoch and the one before, highest count first.
     pub fn hot_keys(&self) -> HotKeys {
         let st = self.state();
-        HotKeys { capacity: st.sketch.capacity(), events: st.sketch.events(), keys: st.sketch.top() }
+        let top = st.keys.top(self.tick());
+        let since = self.started_at + window::BUCKET * u32::try_from(top.since_tick).unwrap_or(u32::MAX);
+        HotKeys { capacity: st.keys.capacity(), since, events: top.events, keys: top.keys }
     }
 }
 

@@ -66,7 +66,10 @@ async fn a_hot_key_is_listed_first_counted_per_partition_and_raises_the_skew_rat
     assert!(text.contains("strangler_partition_skew_ratio{route=\"orders\"} 0"), "{text}");
     let (status, keys) = get(&admin, "/api/routes/orders/keys").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(keys, serde_json::json!({ "route": "orders", "capacity": 64, "events": 0, "keys": [] }));
+    // `since`: the replica's start-up, in its first 10 minutes.
+    let since = humantime::parse_rfc3339(keys["since"].as_str().unwrap()).unwrap();
+    assert!(since <= std::time::SystemTime::now() && since.elapsed().unwrap() < Duration::from_secs(600), "{keys}");
+    assert_eq!(keys, serde_json::json!({ "route": "orders", "capacity": 64, "since": keys["since"], "events": 0, "keys": [] }));
 
     // Every tenth event has a key of its own; the others share `hot`.
     let sends = (0..SENT).map(|i| {

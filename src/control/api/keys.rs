@@ -1,4 +1,5 @@
-//! `GET /api/routes/{name}/keys`: the route's hot keys from this replica's space-saving sketch,
+//! `GET /api/routes/{name}/keys`: the route's hot keys of the last 5 to 10 minutes from this
+//! replica's space-saving sketches,
 //! and the `skew` object of the route view (events per partition over the last 5 minutes).
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub async fn keys(
     let keys: Vec<_> = hot.keys.iter().map(|k| serde_json::json!({ "key": k.key, "count": k.count, "error": k.error })).collect();
     Ok(json(
         StatusCode::OK,
-        serde_json::json!({ "route": route.name, "capacity": hot.capacity, "events": hot.events, "keys": keys }),
+        serde_json::json!({ "route": route.name, "capacity": hot.capacity, "since": humantime::format_rfc3339_millis(hot.since).to_string(), "events": hot.events, "keys": keys }),
     ))
 }
 

@@ -9,7 +9,7 @@
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-/// Counters per route (the figure docs/operations.md gives).
+/// Counters per sketch (the figure docs/operations.md gives); a route keeps two, see `recent`.
 pub const CAPACITY: usize = 64;
 
 /// One key the sketch tracks.

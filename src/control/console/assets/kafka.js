@@ -107,7 +107,7 @@ export function drawSkew(r, keys) {
       el("tr", { "data-key": k.key }, el("td", { "data-col": "key" }, k.key), el("td", { "data-col": "count" }, String(k.count)), el("td", { "data-col": "error" }, String(k.error))),
     ),
   );
-  $("keys-note").textContent = keys ? `${keys.events} events counted on this replica, ${keys.capacity} keys tracked.` : "";
+  $("keys-note").textContent = keys ? `${keys.events} events on this replica since ${keys.since}, ${keys.capacity} keys tracked.` : "";
 }
 
 function lagRow(group, topic, partition, cols) {
