@@ -52,6 +52,10 @@ pub fn judge<'c>(contract: Option<&'c Contract>, ce_type: &str, body: &[u8]) -> 
             return Verdict::Invalid { dataschema, type_key, errors };
         }
     };
+    // The common case first: `is_valid` stops at the first failure and builds no error.
+    if schema.validator.is_valid(&instance) {
+        return Verdict::Valid { dataschema };
+    }
     let errors: Vec<Violation> = schema
         .validator
         .iter_errors(&instance)
@@ -63,6 +67,7 @@ pub fn judge<'c>(contract: Option<&'c Contract>, ce_type: &str, body: &[u8]) -> 
         })
         .collect();
     if errors.is_empty() {
+        // Not expected (`is_valid` said no); judged valid rather than invalid without a reason.
         Verdict::Valid { dataschema }
     } else {
         Verdict::Invalid { dataschema, type_key, errors }
