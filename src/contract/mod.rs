@@ -14,4 +14,4 @@ mod tests;
 
 pub use compat::{check, Breaking, Mode};
 pub use model::{Contract, OnInvalid, Schema, WhenNewOwned, ANY_TYPE};
-pub use validate::{judge, Verdict, Violation};
+pub use validate::{judge, judge_parsed, Verdict, Violation};

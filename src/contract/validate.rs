@@ -40,25 +40,42 @@ pub enum Verdict<'c> {
 
 /// Judges the body of an event of `ce_type`.
 pub fn judge<'c>(contract: Option<&'c Contract>, ce_type: &str, body: &[u8]) -> Verdict<'c> {
+    judge_parsed(contract, ce_type, body, None)
+}
+
+/// [`judge`] with the body already parsed as JSON, when it was (`parsed` must be `body`'s JSON).
+pub fn judge_parsed<'c>(
+    contract: Option<&'c Contract>,
+    ce_type: &str,
+    body: &[u8],
+    parsed: Option<&serde_json::Value>,
+) -> Verdict<'c> {
     let Some((type_key, schema)) = contract.and_then(|c| c.schema_for(ce_type)) else {
         return Verdict::NoContract;
     };
     let dataschema = schema.id.as_str();
-    let instance: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
-            let message = format!("the body is not JSON ({e})");
-            let errors = vec![Violation { pointer: String::new(), schema_pointer: String::new(), message }];
-            return Verdict::Invalid { dataschema, type_key, errors };
-        }
+    let owned;
+    let instance: &serde_json::Value = match parsed {
+        Some(v) => v,
+        None => match serde_json::from_slice(body) {
+            Ok(v) => {
+                owned = v;
+                &owned
+            }
+            Err(e) => {
+                let message = format!("the body is not JSON ({e})");
+                let errors = vec![Violation { pointer: String::new(), schema_pointer: String::new(), message }];
+                return Verdict::Invalid { dataschema, type_key, errors };
+            }
+        },
     };
     // The common case first: `is_valid` stops at the first failure and builds no error.
-    if schema.validator.is_valid(&instance) {
+    if schema.validator.is_valid(instance) {
         return Verdict::Valid { dataschema };
     }
     let errors: Vec<Violation> = schema
         .validator
-        .iter_errors(&instance)
+        .iter_errors(instance)
         .take(MAX_ERRORS)
         .map(|e| Violation {
             pointer: e.instance_path().as_str().to_string(),
@@ -139,6 +156,17 @@ mod tests {
         assert_eq!(type_key, "com.github.issues");
         assert_eq!(errors[0].pointer, "");
         assert!(errors[0].message.contains("action"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn a_body_parsed_before_is_judged_as_the_bytes_are() {
+        let c = contract();
+        for body in [&br#"{"ref":"main","size":1}"#[..], br#"{"ref":7,"size":-1}"#] {
+            let parsed: serde_json::Value = serde_json::from_slice(body).unwrap();
+            // The bytes are not read again when the parsed body comes along.
+            let reused = judge_parsed(Some(&c), "com.github.push", b"", Some(&parsed));
+            assert_eq!(reused, judge(Some(&c), "com.github.push", body));
+        }
     }
 
     #[test]

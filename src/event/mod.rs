@@ -72,9 +72,24 @@ impl CanonicalEvent {
 /// Path captures are read from the request target the webhook carries, through the route's own
 /// templates: the same canonical path the route table matched.
 pub fn canonicalize(route: &Route, webhook: &Verified<Webhook>, now: SystemTime) -> CanonicalEvent {
+    canonicalize_parsed(route, webhook, now).0
+}
+
+/// [`canonicalize`], with the body as JSON when a pointer had it parsed (so a contract need not
+/// parse it again); `None` when no pointer asked or it is not JSON.
+pub fn canonicalize_parsed(
+    route: &Route,
+    webhook: &Verified<Webhook>,
+    now: SystemTime,
+) -> (CanonicalEvent, Option<serde_json::Value>) {
+    let body = Body::new(&webhook.get().body);
+    let event = build(route, webhook, now, &body);
+    (event, body.json.into_inner().flatten())
+}
+
+fn build(route: &Route, webhook: &Verified<Webhook>, now: SystemTime, body: &Body<'_>) -> CanonicalEvent {
     let w = webhook.get();
     let spec = &route.event;
-    let body = Body::new(&w.body);
     let captures = if spec.needs_captures() { route.matching.captures(w.uri.path()) } else { Captures::default() };
     let read = |f: &Field| match f {
         Field::Header(h) => header_str(&w.headers, h.as_str()),
@@ -216,6 +231,24 @@ mod tests {
             let e = event(&route(table), headers, body);
             assert_eq!((e.id.as_str(), e.key.as_str(), e.header("ce_type").unwrap()), (id, key, ce_type), "{table}");
         }
+    }
+
+    #[test]
+    fn the_body_parsed_for_a_pointer_comes_back_for_the_contract() {
+        let body = br#"{"delivery":"D"}"#;
+        let check = |event: &str, raw: &'static [u8]| {
+            let r = route(event);
+            let w = Webhook {
+                method: Method::POST,
+                uri: Uri::from_static("/r"),
+                headers: HeaderMap::new(),
+                body: Bytes::from_static(raw),
+            };
+            canonicalize_parsed(&r, &r.verifier.check(w, UNIX_EPOCH).unwrap(), UNIX_EPOCH).1
+        };
+        assert_eq!(check("id_pointer = \"/delivery\"", body), Some(serde_json::json!({"delivery": "D"})));
+        assert_eq!(check("", body), None, "no pointer: never parsed");
+        assert_eq!(check("id_pointer = \"/delivery\"", b"not json"), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::error::ProxyError;
 use super::proxy::Proxy;
 use super::{full, Body};
 use crate::contract::samples::Sample;
-use crate::contract::{judge, OnInvalid, Verdict, Violation, WhenNewOwned};
+use crate::contract::{judge_parsed, OnInvalid, Verdict, Violation, WhenNewOwned};
 use crate::event::CanonicalEvent;
 use crate::route::Route;
 use crate::telemetry::RouteMetrics;
@@ -28,10 +28,16 @@ pub(super) struct DeadLettered(pub Vec<Violation>);
 impl Proxy {
     /// Judges `event` by `route`'s contract and stamps its headers; counts and samples a
     /// violation. `Some` when the event must be dead-lettered instead of published.
-    pub(super) fn judge_contract(&self, route: &Route, event: &mut CanonicalEvent) -> Option<DeadLettered> {
+    /// `parsed`: the body as JSON when canonicalizing parsed it.
+    pub(super) fn judge_contract(
+        &self,
+        route: &Route,
+        event: &mut CanonicalEvent,
+        parsed: Option<&serde_json::Value>,
+    ) -> Option<DeadLettered> {
         let contract = route.contract.as_deref()?;
         let ce_type = event.header("ce_type").unwrap_or_default().to_string();
-        let (dataschema, type_key, errors) = match judge(Some(contract), &ce_type, &event.value) {
+        let (dataschema, type_key, errors) = match judge_parsed(Some(contract), &ce_type, &event.value, parsed) {
             Verdict::NoContract => return None,
             Verdict::Valid { dataschema } => {
                 event.headers.push(("ce_dataschema".into(), dataschema.into()));

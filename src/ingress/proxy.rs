@@ -24,7 +24,7 @@ use super::{full, Body, ConnInfo, Outcome as Tag, RouteTag, REQUEST_ID};
 use crate::compare::outcome::{Answer, EventMode, Outcome, Source};
 use crate::compare::waiters::Waiters;
 use crate::control::state::{DialState, Dials};
-use crate::event::{canonicalize, CanonicalEvent, Owner};
+use crate::event::{canonicalize_parsed, CanonicalEvent, Owner};
 use crate::legacy::LegacyClient;
 use crate::publish::{EventSink, RecordSink};
 use crate::route::assign::{assign, Mode};
@@ -132,9 +132,10 @@ impl Proxy {
             tracing::warn!(route = %route.name, reason = e.reason(), error = %e, server_time, "signature invalid, forwarded (observe mode)");
         }
 
-        let mut event = canonicalize(route, &verified, now);
+        let (mut event, parsed) = canonicalize_parsed(route, &verified, now);
         // Judged once, whoever owns it: `Some` when a `dead_letter` contract keeps it off the topic.
-        let dead = self.judge_contract(route, &mut event);
+        let dead = self.judge_contract(route, &mut event, parsed.as_ref());
+        drop(parsed);
         // An unverified delivery is the monolith's, as before strangler: the new path never acts on it.
         let owner = if invalid { Owner::Legacy } else { assign(dial.mode, &route.salt, &event.key, dial.share) };
         event.assign(owner);
