@@ -57,6 +57,20 @@ fn each_rule_names_its_key() {
             "Kafka topic name",
         ),
         (format!("{HEAD}upstream = 1\n"), "legacy.upstream", "unknown field"),
+        (
+            format!(
+                "{HEAD}[[route]]\nname = \"a\"\nmatch = {{ path = \"/r\" }}\ntopic = \"strangler.dead-letter\"\nsignature = {{ {gh} }}\n"
+            ),
+            "route[0].topic",
+            "other than strangler's own and the new services' (it is kafka.dead_letter_topic)",
+        ),
+        (
+            format!(
+                "[kafka]\nservice_topics = [\"decisions\"]\n{HEAD}[[route]]\nname = \"a\"\nmatch = {{ path = \"/r\" }}\ntopic = \"decisions\"\nsignature = {{ {gh} }}\n"
+            ),
+            "route[0].topic",
+            "(it is kafka.service_topics)",
+        ),
     ];
     for (src, key, text) in cases {
         let err = errors(&src);

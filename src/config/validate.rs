@@ -166,6 +166,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
             keys.push(at);
         }
     }
+    own_topics(&raw.routes, &kafka, &mut errs);
     let pairs: Vec<(String, &Route)> = keys.into_iter().zip(&routes).collect();
     super::matching::overlaps(&pairs, &mut errs);
     if errs.is_empty() {
@@ -174,6 +175,26 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         Ok(Validated { server, admin, legacy, kafka, comparator, dedupe, spool, lag, routes, warnings })
     } else {
         Err(errs)
+    }
+}
+
+/// A route's topic must not be one strangler writes for itself (outcomes, parity, dead letters,
+/// control, audit) or one the new services publish to: their records would be read as the
+/// other's (a dead letter counted as the route's event, an event as an outcome).
+fn own_topics(routes: &[RawRoute], kafka: &Kafka, errs: &mut Vec<ConfigError>) {
+    let own = [
+        ("kafka.outcomes_topic", &kafka.outcomes_topic),
+        ("kafka.parity_topic", &kafka.parity_topic),
+        ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
+        ("kafka.control_topic", &kafka.control_topic),
+        ("kafka.audit_topic", &kafka.audit_topic),
+    ];
+    let services = kafka.service_topics.iter().map(|t| ("kafka.service_topics", t));
+    for (i, r) in routes.iter().enumerate() {
+        if let Some((key, _)) = own.into_iter().chain(services.clone()).find(|(_, t)| **t == r.topic) {
+            let expected = format!("a topic other than strangler's own and the new services' (it is {key})");
+            errs.push(ConfigError::new(format!("route[{i}].topic"), expected, format!("`{}`", r.topic)));
+        }
     }
 }
 
