@@ -114,14 +114,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
         .chain(raw.kafka.librdkafka.clone())
         .collect(),
     };
-    let topics = [
-        ("kafka.outcomes_topic", &kafka.outcomes_topic),
-        ("kafka.parity_topic", &kafka.parity_topic),
-        ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
-        ("kafka.control_topic", &kafka.control_topic),
-        ("kafka.audit_topic", &kafka.audit_topic),
-    ];
-    for (key, topic) in topics {
+    for (key, topic) in strangler_topics(&kafka) {
         if !topic_name_ok(topic) {
             errs.push(ConfigError::new(key, TOPIC_EXPECTED, format!("`{topic}`")));
         }
@@ -178,17 +171,22 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Validated, Vec<Con
     }
 }
 
-/// A route's topic must not be one strangler writes for itself (outcomes, parity, dead letters,
-/// control, audit) or one the new services publish to: their records would be read as the
-/// other's (a dead letter counted as the route's event, an event as an outcome).
-fn own_topics(routes: &[RawRoute], kafka: &Kafka, errs: &mut Vec<ConfigError>) {
-    let own = [
+/// The topics strangler writes for itself, with their keys.
+fn strangler_topics(kafka: &Kafka) -> [(&'static str, &String); 5] {
+    [
         ("kafka.outcomes_topic", &kafka.outcomes_topic),
         ("kafka.parity_topic", &kafka.parity_topic),
         ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
         ("kafka.control_topic", &kafka.control_topic),
         ("kafka.audit_topic", &kafka.audit_topic),
-    ];
+    ]
+}
+
+/// A route's topic must not be one strangler writes for itself (outcomes, parity, dead letters,
+/// control, audit) or one the new services publish to: their records would be read as the
+/// other's (a dead letter counted as the route's event, an event as an outcome).
+fn own_topics(routes: &[RawRoute], kafka: &Kafka, errs: &mut Vec<ConfigError>) {
+    let own = strangler_topics(kafka);
     let services = kafka.service_topics.iter().map(|t| ("kafka.service_topics", t));
     for (i, r) in routes.iter().enumerate() {
         if let Some((key, _)) = own.into_iter().chain(services.clone()).find(|(_, t)| **t == r.topic) {
