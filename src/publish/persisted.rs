@@ -159,6 +159,17 @@ fn partitions_of(consumer: &BaseConsumer<Quiet>, topic: &str) -> anyhow::Result<
     Ok(all)
 }
 
+/// Whether the reader's position in `partition` is at or past the partition's high watermark
+/// (asked of the broker; only when a poll found nothing). librdkafka signals EOF only when the
+/// position *equals* the watermark; a broker that reports a watermark below the last batch's end
+/// (Tansu 0.6's in-memory engine: the batch's base offset + 1) leaves the position past it and
+/// never signals EOF, so a write-ahead replay would wait for it forever.
+fn past_the_end(consumer: &BaseConsumer<Quiet>, topic: &str, partition: i32) -> bool {
+    let Ok((_, high)) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(2)) else { return false };
+    let position = consumer.position().ok().and_then(|tpl| tpl.find_partition(topic, partition).map(|e| e.offset()));
+    matches!(position, Some(Offset::Offset(at)) if high >= 0 && at >= high)
+}
+
 /// Reads each `(partition, start)` of `topic` to its end, adding to `found` the `ce_id`s in `wanted`.
 fn read_ids(
     consumer: &BaseConsumer<Quiet>,
@@ -180,7 +191,7 @@ fn read_ids(
             anyhow::bail!("reading {topic} back did not reach the end of partitions {open:?} in {TIMEOUT:?}");
         }
         match consumer.poll(left.min(Duration::from_millis(500))) {
-            None => {}
+            None => open.retain(|p| !past_the_end(consumer, topic, *p)),
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 open.remove(&p);
             }
